@@ -44,6 +44,14 @@ from plabdata.loaders import (
     load_quota_usage,
 )
 from plabdata.records import Identity, Member, MembersPage, QuotaUsage
+from plabdata.tokens import TokenPayload, TokenUser, TokenVerifier, verify_bearer, verify_token
+from plabdata.webhooks import (
+    WebhookEvent,
+    WebhookHeader,
+    parse_webhook,
+    sign_webhook,
+    verify_webhook,
+)
 
 __version__ = "0.1.0"
 
@@ -73,10 +81,15 @@ __all__ = [
     "TokenError",
     "TokenExpired",
     "TokenMalformed",
+    "TokenPayload",
     "TokenSignatureError",
+    "TokenUser",
+    "TokenVerifier",
     "TransportError",
     "ValidationError",
     "WebhookError",
+    "WebhookEvent",
+    "WebhookHeader",
     "WebhookReplayError",
     "WebhookSignatureError",
     "connect",
@@ -86,4 +99,9 @@ __all__ = [
     "load_member_base",
     "load_members",
     "load_quota_usage",
+    "parse_webhook",
+    "sign_webhook",
+    "verify_bearer",
+    "verify_token",
+    "verify_webhook",
 ]

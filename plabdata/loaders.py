@@ -177,7 +177,8 @@ def plan_labels(quota: pd.DataFrame, names: Mapping[int, str] | None = None) -> 
     named = limit.map(lambda v: names.get(int(v)) if pd.notna(v) else None).astype(STRING)
     label = named.fillna(label)
     label = label.mask(quota["is_unlimited"].fillna(False).astype(bool), "unlimited")
-    return label.astype("category")
+    # Categories typed ``str`` (not ``string``) so the frame survives a Parquet round trip.
+    return label.astype(pd.CategoricalDtype(pd.Index(sorted(label.dropna().unique()), dtype=str)))
 
 
 def load_member_base(

@@ -1,0 +1,35 @@
+"""A local, offline PluginLab: the admin API's wire contract served by starlette + uvicorn.
+
+The official ``pluginlab_admin`` client and plabdata's own client work against it unchanged.
+Faults (latency, 5xx errors, a rate limit, writes whose response is lost) are injectable
+and reproducible from a seed; state lives in SQLite (in memory, or a file that survives a
+restart).
+
+    >>> from plabdata.emulator import running
+    >>> with running(seed=50) as emu:                     # doctest: +SKIP
+    ...     print(emu.settings.members_url)
+"""
+
+from plabdata.emulator.app import ConnectionDropped, create_app
+from plabdata.emulator.faults import Faults
+from plabdata.emulator.handle import EmulatorHandle, settings_for
+from plabdata.emulator.model import PLANS, Plan
+from plabdata.emulator.seed import ANCHOR_MS, seed_members
+from plabdata.emulator.server import running, serve
+from plabdata.emulator.state import DEFAULT_PLUGIN_ID, EmulatorState
+
+__all__ = [
+    "ANCHOR_MS",
+    "DEFAULT_PLUGIN_ID",
+    "PLANS",
+    "ConnectionDropped",
+    "EmulatorHandle",
+    "EmulatorState",
+    "Faults",
+    "Plan",
+    "create_app",
+    "running",
+    "seed_members",
+    "serve",
+    "settings_for",
+]

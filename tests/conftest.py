@@ -1,0 +1,43 @@
+"""Shared fixtures: one emulator per test session, reset before each test that asks for it.
+
+``emu`` is the fixture most tests want: the session's emulator with no members, no events,
+no faults and zeroed counters. Seed what the test needs (``emu.seed(n)``) or create it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pluginlab_admin
+import pytest
+
+from plabdata.emulator import EmulatorHandle, running
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorHandle]:
+    """The session's emulator (thread mode, empty). Prefer ``emu``, which resets it."""
+    with running() as handle:
+        yield handle
+
+
+@pytest.fixture
+def emu(emulator: EmulatorHandle) -> EmulatorHandle:
+    """The session's emulator with its data, counters and faults reset."""
+    emulator.clear_faults()
+    emulator.reset()
+    return emulator
+
+
+@pytest.fixture
+def official_app(emu: EmulatorHandle) -> pluginlab_admin.App:
+    """PluginLab's own Python client (``pluginlab_admin``), pointed at the emulator."""
+    settings = emu.settings
+    return pluginlab_admin.App(
+        secret_key=settings.secret.reveal(),
+        plugin_id=settings.plugin_id,
+        auth_url=settings.auth_url,
+        auth_cert_url=settings.cert_url,
+        event_url=settings.event_url,
+        monetization_url=settings.monetization_url,
+    )

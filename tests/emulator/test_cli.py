@@ -1,0 +1,160 @@
+"""``plabdata emulator serve`` as a user runs it, and ``running(mode="process")``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pluginlab_admin
+import pytest
+
+from plabdata.config import ENV_SECRET, Settings
+from plabdata.emulator import running
+
+
+def _plabdata() -> list[str]:
+    script = Path(sys.executable).with_name("plabdata")
+    found = str(script) if script.exists() else shutil.which("plabdata")
+    assert found, "the plabdata console script is installed"
+    return [found]
+
+
+@contextmanager
+def _serve(*args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    env = {k: v for k, v in os.environ.items() if k != "PLABDATA_EMULATOR_SECRET"}
+    process = subprocess.Popen(
+        [*_plabdata(), "emulator", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        exports: dict[str, str] = {}
+        for _ in range(6):
+            line = process.stdout.readline()
+            assert line.startswith("export "), line
+            name, _, value = line.strip().removeprefix("export ").partition("=")
+            exports[name] = value
+        yield process, exports
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _official(settings: Settings) -> pluginlab_admin.App:
+    return pluginlab_admin.App(
+        secret_key=settings.secret.reveal(),
+        plugin_id=settings.plugin_id,
+        auth_url=settings.auth_url,
+        auth_cert_url=settings.cert_url,
+        event_url=settings.event_url,
+        monetization_url=settings.monetization_url,
+    )
+
+
+def _count_members(app: pluginlab_admin.App) -> int:
+    auth, cursor, count = app.get_auth(), None, 0
+    while True:
+        page = auth.get_members(limit=100, start_after=cursor)
+        count += len(page.items)
+        cursor = page.next_page_cursor
+        if cursor is None:
+            return count
+
+
+def _wait_ready(settings: Settings) -> None:
+    # The export lines come before uvicorn starts: wait for the first answer.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(settings.auth_url + "/_emulator/health")
+            return
+        except httpx.TransportError:
+            time.sleep(0.01)
+    raise AssertionError("the emulator never answered")
+
+
+def test_serve_prints_exports_and_serves_seeded_members() -> None:
+    with _serve("--seed", "2000") as (process, exports):
+        assert set(exports) == {
+            "PLUGINLAB_PLUGIN_ID",
+            "PLUGINLAB_SECRET",
+            "PLUGINLAB_AUTH_URL",
+            "PLUGINLAB_CERT_URL",
+            "PLUGINLAB_EVENT_URL",
+            "PLUGINLAB_MONETIZATION_URL",
+        }
+        settings = Settings.from_env(exports)
+        assert settings.cert_url == settings.auth_url + "/admin/v1/cert"
+        assert settings.monetization_url == settings.auth_url + "/v1"
+        _wait_ready(settings)
+        assert _count_members(_official(settings)) == 2000
+        assert process.poll() is None
+    assert process.returncode == 0
+
+
+def test_serve_on_a_db_keeps_its_exports(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.db")
+    with _serve("--db", db, "--seed", "5") as (_, first):
+        _wait_ready(Settings.from_env(first))
+    with _serve("--db", db, "--seed", "5") as (_, second):
+        settings = Settings.from_env(second)
+        _wait_ready(settings)
+        assert _count_members(_official(settings)) == 5
+    assert first[ENV_SECRET] == second[ENV_SECRET]
+    assert first["PLUGINLAB_PLUGIN_ID"] == second["PLUGINLAB_PLUGIN_ID"]
+
+
+def test_taken_port_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [*_plabdata(), "emulator", "serve", "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode != 0
+    assert "cannot listen on 127.0.0.1:" + port in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_fault_option_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [*_plabdata(), "emulator", "serve", "--port", "0", "--error-rate", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "error_rate" in result.stderr
+
+
+def test_running_in_a_child_process() -> None:
+    with running(mode="process", seed=25, secret="child-secret") as emu:
+        assert emu.secret.reveal() == "child-secret"
+        assert _count_members(_official(emu.settings)) == 25
+        emu.set_faults(error_rate=1.0)
+        with pytest.raises(Exception, match="injected-fault"):
+            _official(emu.settings).get_auth().get_members()
+        assert emu.stats()["injectedErrors"] == 1

@@ -99,7 +99,7 @@ def test_secret_never_shown(emu, caplog):
 
 def test_reads_retry_through_server_errors(emu, admin):
     emu.seed(20)
-    emu.set_faults(error_rate=0.5, random_seed=7)
+    emu.set_faults(error_rate=0.3, random_seed=7)
     with track() as trace:
         members = plabdata.load_members(admin, page_size=5, progress=False)
     assert len(members) == 20

@@ -26,8 +26,15 @@ def _camel(name: str) -> str:
     return re.sub(r"_([a-z])", lambda match: match.group(1).upper(), name)
 
 
+#: The client's starting rate against a local emulator. Against an unknown server the client
+#: starts politely (Settings.rate_limit) and climbs; the emulator answers in about a
+#: millisecond and announces its limit (RateLimit-Limit) whenever one is set, so start high.
+EMULATOR_START_RATE = 1000.0
+
+
 def settings_for(url: str, plugin_id: str, secret: Secret | str, **overrides: Any) -> Settings:
     """Settings whose four base URLs all point at the emulator at ``url``."""
+    overrides.setdefault("rate_limit", EMULATOR_START_RATE)
     return Settings(
         plugin_id=plugin_id,
         secret=secret if isinstance(secret, Secret) else Secret(secret),

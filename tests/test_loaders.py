@@ -71,7 +71,7 @@ def test_faults_do_not_change_the_result(seeded):
                    random_seed=11)
     faulty = _load_all(admin)
     stats = emu.stats()
-    assert stats["injected_errors"] > 0
+    assert stats["injectedErrors"] > 0
     for before, after in zip(clean, faulty, strict=True):
         pd.testing.assert_frame_equal(before, after)
 

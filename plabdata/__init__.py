@@ -36,6 +36,7 @@ from plabdata.errors import (
     WebhookSignatureError,
 )
 from plabdata.frames import export_frame
+from plabdata.identities import refresh_identities
 from plabdata.loaders import (
     join_member_base,
     load_identities,
@@ -100,6 +101,7 @@ __all__ = [
     "load_members",
     "load_quota_usage",
     "parse_webhook",
+    "refresh_identities",
     "sign_webhook",
     "verify_bearer",
     "verify_token",

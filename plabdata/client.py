@@ -64,8 +64,13 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 
 
 def _segment(value: str) -> str:
-    """One path segment, percent-encoded so ``/ ? # %`` in an email stay inside it."""
-    return quote(str(value), safe="")
+    """One path segment, percent-encoded so ``/ ? # %`` in an email stay inside it.
+
+    ``.`` and ``..`` are encoded too: URL normalisation would otherwise remove them and
+    send the request to the parent route.
+    """
+    encoded = quote(str(value), safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 class AsyncAdmin:

@@ -145,26 +145,18 @@ def identities_frame(
         "member_id": [member_id for member_id, _ in items],
         "provider": [i.provider for _, i in items],
         "provider_user_id": [i.provider_user_id for _, i in items],
-        "access_token_expires_at": _ms_to_timestamps(
-            [i.access_token_expires_at_ms for _, i in items]
-        ),
-        "refresh_token_expires_at": _ms_to_timestamps(
-            [i.refresh_token_expires_at_ms for _, i in items]
-        ),
-        "last_used_at": _ms_to_timestamps([i.last_used_at_ms for _, i in items]),
+        "access_token_expires_at": [i.access_token_expires_at_ms for _, i in items],
+        "refresh_token_expires_at": [i.refresh_token_expires_at_ms for _, i in items],
+        "last_used_at": [i.last_used_at_ms for _, i in items],
         "has_access_token": [i.access_token is not None for _, i in items],
         "has_refresh_token": [i.refresh_token is not None for _, i in items],
     }
     if include_tokens:
-        data["access_token"] = [
-            i.access_token.reveal() if i.access_token else None for _, i in items
-        ]
-        data["refresh_token"] = [
-            i.refresh_token.reveal() if i.refresh_token else None for _, i in items
-        ]
-    frame = pd.DataFrame(
-        {k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in data.items()}
-    )
+        data["access_token"] = [t.reveal() if (t := i.access_token) else None for _, i in items]
+        data["refresh_token"] = [t.reveal() if (t := i.refresh_token) else None for _, i in items]
+    frame = pd.DataFrame(data)
+    for name in ("access_token_expires_at", "refresh_token_expires_at", "last_used_at"):
+        frame[name] = _ms_to_timestamps(data[name])
     extra = sorted(set(frame["provider"]) - set(PROVIDERS))
     return frame.astype({**columns, "provider": pd.CategoricalDtype([*PROVIDERS, *extra])})
 

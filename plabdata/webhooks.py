@@ -236,6 +236,6 @@ def _check_timestamp(sent_at: float, tolerance: float, now: float | None) -> Non
     current = time.time() if now is None else now
     if abs(current - sent_at) > tolerance:
         raise WebhookReplayError(
-            f"the delivery's timestamp is {current - sent_at:+.0f} s from now "
+            f"the delivery's timestamp is {sent_at - current:+.0f} s from now "
             f"(tolerance {tolerance:g} s): replayed or clocks out of sync"
         )

@@ -141,3 +141,9 @@ def test_run_bounded_accepts_async_iterables():
         return sorted([r async for _, r in run_bounded(numbers(), double, concurrency=2)])  # type: ignore[type-var]
 
     assert asyncio.run(go()) == [0, 2, 4, 6, 8]
+
+
+def test_limiter_reads_the_emulators_policy_as_its_sustained_rate():
+    limiter = RateLimiter(100)
+    limiter.on_response(200, {"ratelimit-limit": "1", "ratelimit-policy": "1;w=5;burst=3"})
+    assert limiter.target == pytest.approx(0.2 * 0.97)

@@ -136,14 +136,14 @@ class _TokenBucket:
         if allowed:
             self.tokens -= 1
         reset = math.ceil((self.capacity - self.tokens) / self.rate)
+        # Advertise the sustained rate (quota per window), not the burst: a client pacing
+        # itself by these headers must land on the refill rate.
+        quota, window = (round(self.rate), 1) if self.rate >= 1 else (1, round(1 / self.rate))
         headers = (
-            ("RateLimit-Limit", str(int(self.capacity))),
+            ("RateLimit-Limit", str(quota)),
             ("RateLimit-Remaining", str(int(self.tokens))),
             ("RateLimit-Reset", str(reset)),
-            (
-                "RateLimit-Policy",
-                f"{int(self.capacity)};w={max(1, round(self.capacity / self.rate))}",
-            ),
+            ("RateLimit-Policy", f"{quota};w={window};burst={int(self.capacity)}"),
         )
         if allowed:
             return RateDecision(True, headers)

@@ -80,7 +80,9 @@ def test_rate_limit_answers_429_with_retry_after_and_headers(
     responses = [api.get(members_path + "/members") for _ in range(4)]
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     for response in responses:
-        assert response.headers["RateLimit-Limit"] == "3"
+        # The sustained rate (1 per 5 s), not the burst, with the burst in the policy.
+        assert response.headers["RateLimit-Limit"] == "1"
+        assert response.headers["RateLimit-Policy"] == "1;w=5;burst=3"
         assert int(response.headers["RateLimit-Remaining"]) >= 0
         assert int(response.headers["RateLimit-Reset"]) >= 0
     assert [r.headers["RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]

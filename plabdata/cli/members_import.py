@@ -1,0 +1,135 @@
+"""``plabdata members import SHEET``: validate a sheet, plan the changes, apply them on demand.
+
+A thin layer over :func:`~plabdata.sheets.read_member_sheet`,
+:func:`~plabdata.plan.plan_member_changes` and :func:`~plabdata.apply.apply_plan`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from plabdata.cli._base import connection_options, errors_to_exit
+from plabdata.cli.members import members
+
+SHOW = 10
+
+
+def default_journal(sheet: Path, plugin_id: str) -> Path:
+    """``<sheet>.<plugin id>.journal.sqlite`` beside the sheet: one per sheet and plugin."""
+    return sheet.with_name(f"{sheet.name}.{plugin_id}.journal.sqlite")
+
+
+@members.command("import")
+@click.argument("sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--apply", "apply_", is_flag=True,
+              help="Apply the plan. Without it nothing is changed: the sheet is validated and "
+                   "the plan printed.")
+@click.option("--delete-missing", is_flag=True,
+              help="Also delete members whose email is not in the sheet (refused while the "
+                   "sheet has invalid rows).")
+@click.option("--max-deletes", type=int, default=50, show_default=True,
+              help="Refuse a plan deleting more members than this.")
+@click.option("--blank-means", type=click.Choice(["keep", "clear"]), default="keep",
+              show_default=True, help="What a blank cell means for an existing member.")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+              help="Journal that makes --apply resumable. Default: next to the sheet, "
+                   "named SHEET.<plugin-id>.journal.sqlite; re-run with the same one after a "
+                   "crash.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Requests in flight (the rate limit still applies).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-row results to this .csv or .parquet file.")
+@click.option("--failed-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the failed and invalid rows, in the sheet's own columns with a "
+                   "problem column (passwords left out), to fix and feed back.")
+@click.option("--sheet", "sheet_name", help="XLSX worksheet to read (default: the first).")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@connection_options
+@errors_to_exit
+def import_members(
+    sheet: Path, apply_: bool, delete_missing: bool, max_deletes: int, blank_means: str,
+    journal: Path | None, concurrency: int, out: Path | None, failed_out: Path | None,
+    sheet_name: str | None, progress: bool, plugin_id: str | None, rate_limit: float | None,
+) -> None:
+    """Bring the member base in line with SHEET (.csv, .xlsx or .parquet).
+
+    Prints the issues found in the sheet and the plan (creates, updates, deletes, differences
+    the API cannot apply). With --apply, applies it and prints the results. Exits with 1 when
+    rows were invalid or failed.
+    """
+    from plabdata.apply import apply_plan, failed_rows
+    from plabdata.client import connect
+    from plabdata.frames import export_frame
+    from plabdata.loaders import load_members
+    from plabdata.plan import plan_member_changes
+    from plabdata.sheets import read_member_sheet
+
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+        raise click.BadParameter("must end in .csv or .parquet", param_hint="--out")
+    result = read_member_sheet(sheet, sheet=sheet_name)
+    _echo_sheet(result)
+    overrides: dict[str, Any] = {"plugin_id": plugin_id}
+    if rate_limit:
+        overrides.update(max_rate=rate_limit, rate_limit=min(rate_limit, 100.0))
+    with connect(**overrides) as admin:
+        current = load_members(admin, progress=progress)
+        plan = plan_member_changes(
+            result, current, delete_missing=delete_missing, max_deletes=max_deletes,
+            blank_means=blank_means,  # type: ignore[arg-type]
+            plugin_id=admin.settings.plugin_id)
+        click.echo(plan.describe(limit=SHOW))
+        if apply_ and not plan.is_empty:
+            where = journal or default_journal(sheet, admin.settings.plugin_id)
+            click.echo(f"\napplying (journal: {where}) …")
+            results = apply_plan(admin, plan, journal=where, concurrency=concurrency,
+                                 progress=progress)
+        else:
+            results = apply_plan(admin, plan, dry_run=True, progress=False)
+            if not plan.is_empty:
+                click.echo("\nNothing was changed. Run again with --apply to apply this plan.")
+    if apply_:
+        _echo_results(results)
+    if out is not None:
+        export_frame(results, out)
+        click.echo(f"results: {out}")
+    problems = results[results["status"].isin(["failed", "invalid", "stale"])]
+    if failed_out is not None and len(problems):
+        export_frame(failed_rows(results, result).reset_index(), failed_out)
+        click.echo(f"rows to fix: {failed_out}")
+    if len(problems):
+        counts = problems["status"].value_counts()
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+        click.secho(f"error: {summary} row(s); see the reasons above"
+                    + (f" and in {out}" if out else ""), err=True, fg="red")
+        raise SystemExit(1)
+
+
+def _echo_sheet(result: Any) -> None:
+    issues: pd.DataFrame = result.issues
+    click.echo(f"{result.source}: {len(result.rows):,} valid rows, "
+               f"{len(result.invalid_rows):,} invalid rows")
+    if result.ignored_columns:
+        click.echo(f"ignored columns (no member field): {', '.join(result.ignored_columns)}")
+    for item in issues.head(SHOW * 2).to_dict("records"):
+        value = f" {item['value']!r}" if item["value"] else ""
+        click.echo(f"  row {item['row']}, {item['column'] or 'row'}{value}: {item['problem']}")
+    if len(issues) > SHOW * 2:
+        click.echo(f"  … and {len(issues) - SHOW * 2} more issues")
+    click.echo("")
+
+
+def _echo_results(results: pd.DataFrame) -> None:
+    counts = results.groupby(["op", "status"]).size()
+    click.echo("\nresults:")
+    for (op, status), n in zip(counts.index, counts.tolist(), strict=True):
+        click.echo(f"  {op:<12} {status:<18} {n:,}")
+    failed = results[results["status"].isin(["failed", "stale"])]
+    for item in failed.head(SHOW * 2).to_dict("records"):
+        click.echo(f"  row {item['row']} {item['op']} {item['email']}: {item['status']}: "
+                   f"{item['error']}")
+    if len(failed) > SHOW * 2:
+        click.echo(f"  … and {len(failed) - SHOW * 2} more")

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
+import ssl
 import threading
 import weakref
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+import certifi
 import httpx
 
 from plabdata.config import Secret, Settings
@@ -63,6 +66,11 @@ UPDATABLE_FIELDS = {
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def _segment(value: str) -> str:
     """One path segment, percent-encoded so ``/ ? # %`` in an email stay inside it.
 
@@ -94,12 +102,14 @@ class AsyncAdmin:
         limits = httpx.Limits(
             max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=4.0
         )
+        tls = _tls_context()  # one context for every pool: building one costs ~40 ms
         self._clients = [
             httpx.AsyncClient(
                 headers=self.settings.headers(),
                 timeout=self.settings.timeout,
                 limits=limits,
                 transport=transport,
+                verify=tls,
             )
             for _ in range(count)
         ]

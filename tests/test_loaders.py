@@ -77,7 +77,7 @@ def test_faults_do_not_change_the_result(seeded):
 
 
 def test_member_base_one_row_per_member(seeded):
-    emu, admin = seeded
+    _, admin = seeded
     base = plabdata.load_member_base(admin, plan_names={100: "free", 5000: "pro"}, progress=False)
     assert len(base) == SEED and base.member_id.is_unique
     assert {"providers", "n_identities", "quota_usage_count", "plan"} <= set(base.columns)

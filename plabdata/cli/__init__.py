@@ -1,8 +1,11 @@
 """``plabdata`` command line: a thin layer over the library, one subcommand per job."""
 
 # Each module registers its commands on ``main`` when imported.
+from plabdata.cli import demo as _demo  # noqa: F401
 from plabdata.cli import emulator as _emulator  # noqa: F401
+from plabdata.cli import events as _events  # noqa: F401
 from plabdata.cli import members as _members  # noqa: F401
+from plabdata.cli import members_import as _members_import  # noqa: F401
 from plabdata.cli._base import main
 
 __all__ = ["main"]

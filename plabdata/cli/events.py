@@ -1,0 +1,250 @@
+"""``plabdata events …``: backfill usage events from exported logs (a thin layer over
+:func:`plabdata.backfill_events`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from plabdata.cli._base import connection_options, errors_to_exit, main
+
+SAMPLE_ROWS = 10
+
+
+@main.group()
+def events() -> None:
+    """Backfill custom usage events from CSV / Parquet logs."""
+
+
+def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        pd.Timestamp(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date/time ({exc})") from None
+    return value
+
+
+def _column_pairs(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        canonical, sep, name = value.partition("=")
+        if not sep or not canonical or not name:
+            raise click.BadParameter(f"{value!r}: expected CANONICAL=NAME, e.g. email=user_mail")
+        pairs[canonical.strip()] = name.strip()
+    return pairs
+
+
+@events.command("backfill")
+@click.argument("logs", nargs=-1, required=True)
+@click.option(
+    "--source",
+    "source_name",
+    metavar="NAME",
+    help="Event source (1-10 characters, e.g. WEB_UI) of rows whose log gives "
+    "none: no event_source/source column, or a blank value.",
+)
+@click.option("--email-column", metavar="NAME", help="The column holding member emails.")
+@click.option("--member-id-column", metavar="NAME", help="The column holding member ids.")
+@click.option(
+    "--column",
+    "column_pairs",
+    multiple=True,
+    callback=_column_pairs,
+    metavar="CANONICAL=NAME",
+    help="Map any recognised column (timestamp, email, member_id, event_source, "
+    "country_code, subdivision_code, is_in_quota) to a column of the logs.",
+)
+@click.option(
+    "--in-quota/--not-in-quota",
+    default=None,
+    help="Count every event toward quota, or none (default: the is_in_quota "
+    "column, blank meaning yes).",
+)
+@click.option(
+    "--since",
+    callback=_when,
+    metavar="TIME",
+    help="Only rows at or after this time (ISO 8601; naive means UTC).",
+)
+@click.option("--until", callback=_when, metavar="TIME", help="Only rows before this time.")
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The journal that makes re-runs send only new rows. Default: a file next "
+    "to the first log, <LOG>.journal.sqlite.",
+)
+@click.option(
+    "--on-in-doubt",
+    type=click.Choice(["skip", "retry"]),
+    default="skip",
+    show_default=True,
+    help="Rows sent without a definite answer: skip them (never double-count) or "
+    "send again (may double-count; the report says how many).",
+)
+@click.option(
+    "--unknown-member",
+    type=click.Choice(["reject", "anonymous"]),
+    default="reject",
+    show_default=True,
+    help="Rows whose member is unknown or blank: reject them, or send them "
+    "without a member (no quota).",
+)
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Upload. Without it: validate, resolve and preview; nothing is sent.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-row table (every row's outcome) to this Parquet file.",
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write rejected rows, in the logs' format with a problem column. "
+    "Default: next to the first log, <LOG>.rejected.csv / .parquet.",
+)
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight.")
+@click.option(
+    "--quota-preview/--no-quota-preview",
+    default=True,
+    help="In a preview, load quota usage of the members concerned (one request "
+    "each) and flag those the backfill would push over their limit.",
+)
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@connection_options
+@errors_to_exit
+def backfill(
+    logs: tuple[str, ...],
+    source_name: str | None,
+    email_column: str | None,
+    member_id_column: str | None,
+    column_pairs: dict[str, str],
+    in_quota: bool | None,
+    since: str | None,
+    until: str | None,
+    journal_path: Path | None,
+    on_in_doubt: str,
+    unknown_member: str,
+    apply_: bool,
+    report_path: Path | None,
+    rejects_path: Path | None,
+    concurrency: int | None,
+    quota_preview: bool,
+    progress: bool,
+    plugin_id: str | None,
+    rate_limit: float | None,
+) -> None:
+    """Backfill LOGS (CSV / Parquet files, folders or globs) as PluginLab custom events.
+
+    Every row is fingerprinted and journaled, so running the same logs again, or a later
+    export that overlaps them, uploads only rows not yet sent. PluginLab records the events
+    at upload time, not at the logs' timestamps.
+
+    Exit status with --apply: 0 when every row was sent or already done; 1 when rows
+    failed, were invalid or are in doubt (the message says which).
+    """
+    from plabdata.client import connect
+    from plabdata.events import backfill_events
+    from plabdata.events_read import resolve_sources
+
+    columns = dict(column_pairs)
+    if email_column:
+        columns["email"] = email_column
+    if member_id_column:
+        columns["member_id"] = member_id_column
+    sources = resolve_sources(list(logs))
+    first = sources[0].path or Path("events")
+    journal = journal_path or first.with_name(first.name + ".journal.sqlite")
+    if rejects_path is None:
+        suffix = "csv" if sources[0].format == "csv" else "parquet"
+        rejects_path = first.with_name(f"{first.name}.rejected.{suffix}")
+    overrides: dict[str, Any] = {}
+    if plugin_id:
+        overrides["plugin_id"] = plugin_id
+    if rate_limit:
+        overrides["max_rate"] = rate_limit
+    with connect(**overrides) as admin:
+        report = backfill_events(
+            admin,
+            list(logs),
+            journal=journal,
+            concurrency=concurrency,
+            dry_run=not apply_,
+            in_quota=in_quota,
+            on_in_doubt=on_in_doubt,  # type: ignore[arg-type]
+            unknown_member=unknown_member,  # type: ignore[arg-type]
+            source_name=source_name,
+            columns=columns or None,
+            since=since,
+            until=until,
+            progress=progress,
+            load_quota=quota_preview and not apply_,
+            report_path=report_path,
+            rejects_path=rejects_path,
+        )
+    click.echo(report.summary())
+    _show_samples(report)
+    click.echo(f"journal: {journal}")
+    if report_path is not None:
+        click.echo(f"per-row report: {report_path}")
+    if not apply_:
+        click.echo("preview only: nothing was sent; add --apply to upload")
+        return
+    problems = [
+        f"{report.counts[s]:,} {s}"
+        for s in ("failed", "invalid", "in-doubt")
+        if report.counts.get(s)
+    ]
+    if problems:
+        click.secho(f"not clean: {', '.join(problems)} rows", err=True, fg="red")
+        raise SystemExit(1)
+
+
+def _show_samples(report: Any) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 120, "display.max_colwidth", 70):
+        invalid = report.rows("invalid")
+        if len(invalid):
+            click.echo(
+                f"\ninvalid rows (first {min(SAMPLE_ROWS, len(invalid))} of {len(invalid):,}):"
+            )
+            click.echo(invalid[["file", "row", "error"]].head(SAMPLE_ROWS).to_string(index=False))
+        doubt = report.rows("in-doubt")
+        if len(doubt):
+            click.echo(f"\nin-doubt rows (first {min(SAMPLE_ROWS, len(doubt))} of {len(doubt):,}):")
+            click.echo(
+                doubt[["file", "row", "fingerprint", "error"]]
+                .head(SAMPLE_ROWS)
+                .to_string(index=False)
+            )
+        if report.quota is not None:
+            over = report.quota[report.quota["pushed_over_limit"]]
+            if len(over):
+                click.echo(f"\nmembers pushed over their quota ({len(over):,}):")
+                shown = over[
+                    [
+                        "member_id",
+                        "in_quota_events",
+                        "usage_count",
+                        "usage_limit",
+                        "usage_after",
+                        "interval",
+                    ]
+                ]
+                click.echo(shown.head(SAMPLE_ROWS).to_string(index=False))
+    click.echo("")

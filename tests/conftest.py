@@ -41,3 +41,13 @@ def official_app(emu: EmulatorHandle) -> pluginlab_admin.App:
         event_url=settings.event_url,
         monetization_url=settings.monetization_url,
     )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Declared here (the root conftest) so `pytest --chaos-long` works from anywhere.
+    parser.addoption(
+        "--chaos-long",
+        action="store_true",
+        default=False,
+        help="chaos suite: many seeds per job (tests/chaos; or PLABDATA_CHAOS_LONG=1)",
+    )

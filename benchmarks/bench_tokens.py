@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from plabdata.emulator import running
+from plabdata.emulator import official_app, running
 from plabdata.tokens import TokenVerifier
 
 VERIFICATIONS = 10_000
@@ -84,17 +84,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def _time_official(emu: Any, tokens: list[str], sample: int) -> _Official:
-    from pluginlab_admin import App
-
-    settings = emu.settings
-    auth = App(
-        secret_key=emu.secret.reveal(),
-        plugin_id=emu.plugin_id,
-        auth_url=settings.auth_url,
-        auth_cert_url=settings.cert_url,
-        event_url=settings.event_url,
-        monetization_url=settings.monetization_url,
-    ).get_auth()
+    auth = official_app(emu.settings).get_auth()
     auth.verify_token(tokens[0])  # warm-up: imports, first connection
     before = emu.stats()["requests"]
     started = time.perf_counter()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plabdata.emulator import EmulatorHandle
+from plabdata.emulator import official_app as emulator_official_app
 
 #: The emulator settings every API-bound scenario uses (DESIGN.md's "measured facts").
 LATENCY_MS = 50
@@ -24,17 +25,7 @@ def peak_mb() -> float:
 
 def official_app(emu: EmulatorHandle) -> Any:
     """PluginLab's official client, pointed at the emulator."""
-    from pluginlab_admin import App
-
-    s = emu.settings
-    return App(
-        secret_key=s.secret.reveal(),
-        plugin_id=s.plugin_id,
-        auth_url=s.auth_url,
-        auth_cert_url=s.cert_url,
-        event_url=s.event_url,
-        monetization_url=s.monetization_url,
-    )
+    return emulator_official_app(emu.settings)
 
 
 @dataclass

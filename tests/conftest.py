@@ -12,6 +12,7 @@ import pluginlab_admin
 import pytest
 
 from plabdata.emulator import EmulatorHandle, running
+from plabdata.emulator import official_app as emulator_official_app
 
 
 @pytest.fixture(scope="session")
@@ -32,15 +33,7 @@ def emu(emulator: EmulatorHandle) -> EmulatorHandle:
 @pytest.fixture
 def official_app(emu: EmulatorHandle) -> pluginlab_admin.App:
     """PluginLab's own Python client (``pluginlab_admin``), pointed at the emulator."""
-    settings = emu.settings
-    return pluginlab_admin.App(
-        secret_key=settings.secret.reveal(),
-        plugin_id=settings.plugin_id,
-        auth_url=settings.auth_url,
-        auth_cert_url=settings.cert_url,
-        event_url=settings.event_url,
-        monetization_url=settings.monetization_url,
-    )
+    return emulator_official_app(emu.settings)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -12,7 +12,7 @@ restart).
 
 from plabdata.emulator.app import ConnectionDropped, create_app
 from plabdata.emulator.faults import Faults
-from plabdata.emulator.handle import EmulatorHandle, settings_for
+from plabdata.emulator.handle import EmulatorHandle, official_app, settings_for
 from plabdata.emulator.model import PLANS, Plan
 from plabdata.emulator.seed import ANCHOR_MS, seed_members
 from plabdata.emulator.server import running, serve
@@ -28,6 +28,7 @@ __all__ = [
     "Faults",
     "Plan",
     "create_app",
+    "official_app",
     "running",
     "seed_members",
     "serve",

@@ -1,8 +1,11 @@
 """The emulator's ASGI app: PluginLab's contract and the control API on one origin.
 
-Each contract request goes through :class:`FaultPipeline` in a fixed order — latency, rate
-limit, injected error, then the route (which checks auth first), then drop-after-commit for
-a successful write. Control routes (``/_emulator/…``) skip every fault.
+Each contract request goes through :class:`FaultPipeline` in a fixed order — rate limit,
+injected error, then the route (which checks auth first), then drop-after-commit for a
+successful write. The latency knob is the time the server takes to answer: the response
+leaves ``latency`` after the request arrived, the server's own work included (a page of 100
+members costs a few milliseconds here, which a real server also hides inside its answer
+time). Control routes (``/_emulator/…``) skip every fault.
 
     >>> app = create_app()
     >>> app.state.emulator.plugin_id
@@ -87,11 +90,19 @@ class FaultPipeline:
             return
         await self._contract(scope, receive, send)
 
-    async def _contract(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _contract(self, scope: Scope, receive: Receive, wire: Send) -> None:
         faults, counters = self.state.faults, self.state.counters
-        delay = faults.delay_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + faults.delay_seconds()
+
+        async def send(message: Message) -> None:
+            # Every answer, error or not, leaves at the deadline (see the module docstring).
+            if message["type"] == "http.response.start":
+                remaining = deadline - loop.time()
+                if remaining > 0:
+                    await asyncio.sleep(remaining)
+            await wire(message)
+
         counters.served += 1
         plugin = dict(scope["headers"]).get(PLUGIN_ID_HEADER.lower().encode(), b"")
         decision = faults.admit(plugin.decode("latin-1"))

@@ -46,6 +46,24 @@ def settings_for(url: str, plugin_id: str, secret: Secret | str, **overrides: An
     )
 
 
+def official_app(settings: Settings) -> Any:
+    """PluginLab's official client (``pluginlab_admin.App``) pointed at ``settings``' URLs.
+
+    The official client is a development extra (``pip install -e '.[dev]'``): tests and
+    benchmarks use it as the emulator's proof and plabdata's baseline.
+    """
+    from pluginlab_admin import App
+
+    return App(
+        secret_key=settings.secret.reveal(),
+        plugin_id=settings.plugin_id,
+        auth_url=settings.auth_url,
+        auth_cert_url=settings.cert_url,
+        event_url=settings.event_url,
+        monetization_url=settings.monetization_url,
+    )
+
+
 class EmulatorHandle:
     """A running emulator.
 

@@ -18,7 +18,7 @@ import pluginlab_admin
 import pytest
 
 from plabdata.config import ENV_SECRET, Settings
-from plabdata.emulator import running
+from plabdata.emulator import official_app, running
 
 
 def _plabdata() -> list[str]:
@@ -60,14 +60,7 @@ def _serve(*args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]
 
 
 def _official(settings: Settings) -> pluginlab_admin.App:
-    return pluginlab_admin.App(
-        secret_key=settings.secret.reveal(),
-        plugin_id=settings.plugin_id,
-        auth_url=settings.auth_url,
-        auth_cert_url=settings.cert_url,
-        event_url=settings.event_url,
-        monetization_url=settings.monetization_url,
-    )
+    return official_app(settings)
 
 
 def _count_members(app: pluginlab_admin.App) -> int:

@@ -7,19 +7,11 @@ from pathlib import Path
 import httpx
 import pluginlab_admin
 
-from plabdata.emulator import running
+from plabdata.emulator import EmulatorHandle, official_app, running
 
 
-def _official(settings_owner: object) -> pluginlab_admin.App:
-    settings = settings_owner.settings  # type: ignore[attr-defined]
-    return pluginlab_admin.App(
-        secret_key=settings.secret.reveal(),
-        plugin_id=settings.plugin_id,
-        auth_url=settings.auth_url,
-        auth_cert_url=settings.cert_url,
-        event_url=settings.event_url,
-        monetization_url=settings.monetization_url,
-    )
+def _official(emu: EmulatorHandle) -> pluginlab_admin.App:
+    return official_app(emu.settings)
 
 
 def test_restart_on_the_same_db_keeps_everything(tmp_path: Path) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from benchmarks.common import row
 from plabdata.emulator import official_app, running
 from plabdata.tokens import TokenVerifier
 
@@ -132,27 +132,21 @@ def _row(
     # The floor: each distinct token's signature checked once (cached) or every call (uncached).
     checks = min(total, len(tokens)) if cache_size else total
     cache = f"cache {cache_size:,} tokens" if cache_size else "no cache (full check per call)"
-    return {
-        "scenario": scenario,
-        "work": f"{total:,} verifications ({len(tokens)} distinct tokens)",
-        "official_s": round(official_s, 3),
-        "official_note": f"sampled {official.sample:,} calls, extrapolated",
-        "plabdata_s": round(plabdata_s, 3),
-        "ratio": round(official_s / plabdata_s, 1),
-        "requests": cert_requests,
-        "limit_rps": None,
-        "limit_fraction": None,
-        "ideal_s": round(latency_ms / 1000 + checks * floor, 3),
-        "n429": 0,
-        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "notes": (
+    return row(
+        scenario,
+        f"{total:,} verifications ({len(tokens)} distinct tokens)",
+        plabdata_s=plabdata_s,
+        official_s=official_s,
+        official_note=f"sampled {official.sample:,} calls, extrapolated",
+        requests=cert_requests,
+        ideal_s=latency_ms / 1000 + checks * floor,
+        notes=(
             f"cert latency {latency_ms} ms; plabdata {cache}, "
             f"{plabdata_s / total * 1e6:.1f} µs/token incl. its 1 JWKS fetch; official "
             f"{official.seconds_per_call * 1e3:.2f} ms/token, {official.requests:,} cert "
-            f"requests for {official.sample:,} calls; bare PS256 verify {floor * 1e6:.1f} µs; "
-            "peak_mb is the process's peak RSS"
+            f"requests for {official.sample:,} calls; bare PS256 verify {floor * 1e6:.1f} µs"
         ),
-    }
+    )
 
 
 def _bare_verify_seconds(cert_url: str, token: str, rounds: int = 500) -> float:

@@ -219,7 +219,10 @@ def test_the_readme_names_only_what_exists() -> None:
             assert hasattr(imported, name.strip()), f"{module}.{name.strip()}"
     for name in set(re.findall(r"\bplabdata\.(\w+)\(", text)):
         assert hasattr(plabdata, name), f"plabdata.{name}"
-    commands = set(re.findall(r"(?:`|^)plabdata ([a-z]+(?: [a-z]+)?)\b", text, re.M))
+    # Commands are quoted in inline code or stand at the start of a line in a code block.
+    code = "\n".join(re.findall(r"```\w*\n(.*?)```", text, re.S))
+    commands = set(re.findall(r"`plabdata ([a-z]+(?: [a-z]+)?)\b", text))
+    commands |= set(re.findall(r"^\$? ?plabdata ([a-z]+(?: [a-z]+)?)\b", code, re.M))
     assert {"demo", "members import", "events backfill", "emulator serve"} <= commands
     for command in commands:
         result = CliRunner().invoke(main, [*command.split(), "--help"])

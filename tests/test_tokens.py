@@ -25,7 +25,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import plabdata
 from plabdata import tokens as tokens_module
 from plabdata.config import ENV_CERT_URL, ENV_PLUGIN_ID
 from plabdata.emulator import EmulatorHandle
@@ -40,7 +39,7 @@ from plabdata.errors import (
 )
 from plabdata.tokens import TokenPayload, TokenUser, TokenVerifier, verify_bearer, verify_token
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "handlers.md"
+DOCS = Path(__file__).resolve().parent.parent / "README.md"
 # One TLS context for every test client: building one per httpx.Client costs ~0.2 s each.
 _TLS = ssl.create_default_context()
 
@@ -658,7 +657,7 @@ def test_bad_bearer_header_is_malformed(token: str, verifier: TokenVerifier, val
         verifier.verify_bearer(header)
 
 
-# -- the handler snippets in docs/handlers.md ----------------------------------------------------
+# -- the handler snippets in the README -----------------------------------------------------------
 
 
 def _snippets() -> dict[str, str]:
@@ -675,14 +674,6 @@ def snippet_env(
     emu: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[str], dict[str, Any]]:
     """Run a snippet with the emulator's settings in the environment and plabdata's exports."""
-    from plabdata import webhooks
-
-    for module in (tokens_module, webhooks):
-        for name in module.__all__:
-            # Until plabdata/__init__.py re-exports them, the snippets' imports are served here.
-            monkeypatch.setattr(plabdata, name, getattr(module, name), raising=False)
-    for name in ("TokenError", "WebhookError"):
-        monkeypatch.setattr(plabdata, name, getattr(plabdata.errors, name), raising=False)
     for line in emu.settings.export_lines():
         name, _, value = line.removeprefix("export ").partition("=")
         monkeypatch.setenv(name, value)

@@ -362,9 +362,7 @@ async def _update(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
         return
     patch = _patch(member, op.target)
     if not patch:
-        in_doubt = op.previous is not None and op.previous.status == "pending"
-        op.status = "in-doubt-resolved" if in_doubt else "skipped"
-        op.error = None if in_doubt else "already matches the plan"
+        _already_there(op, "already matches the plan")
         return
     if op.expected_ms is not None and member.updated_at_ms != op.expected_ms:
         op.status = "stale"
@@ -375,11 +373,16 @@ async def _update(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
     op.status = "done"
 
 
+def _already_there(op: _Op, reason: str) -> None:
+    """The server already holds the op's target: ours if the op was left pending, else not."""
+    in_doubt = op.previous is not None and op.previous.status == "pending"
+    op.status = "in-doubt-resolved" if in_doubt else "skipped"
+    op.error = None if in_doubt else reason
+
+
 async def _delete(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
     if member is None:
-        in_doubt = op.previous is not None and op.previous.status == "pending"
-        op.status = "in-doubt-resolved" if in_doubt else "skipped"
-        op.error = None if in_doubt else "already deleted"
+        _already_there(op, "already deleted")
         return
     if op.expected_ms is not None and member.updated_at_ms != op.expected_ms:
         op.status = "stale"

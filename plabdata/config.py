@@ -107,6 +107,8 @@ class Settings:
             object.__setattr__(self, name, str(getattr(self, name)).rstrip("/"))
         if self.rate_limit <= 0 or (self.max_rate is not None and self.max_rate <= 0):
             raise ConfigError("rate_limit and max_rate must be > 0 requests per second")
+        if self.max_rate is not None and self.rate_limit > self.max_rate:
+            object.__setattr__(self, "rate_limit", float(self.max_rate))
         if self.concurrency < 1:
             raise ConfigError("concurrency must be >= 1")
 
@@ -127,7 +129,6 @@ class Settings:
                 values["max_rate"] = float(env[ENV_RATE_LIMIT])
             except ValueError as exc:
                 raise ConfigError(f"{ENV_RATE_LIMIT} must be a number") from exc
-            values["rate_limit"] = min(values["max_rate"], 100.0)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -85,10 +85,6 @@ def track() -> Iterator[CallTrace]:
         _trace.reset(token)
 
 
-def current_trace() -> CallTrace | None:
-    return _trace.get()
-
-
 def note_attempt(status: int | None) -> None:
     trace = _trace.get()
     if trace is not None:
@@ -213,7 +209,7 @@ class RateLimiter:
         headroom: float = 0.97,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.rate = float(rate)
+        self.rate = float(rate) if ceiling is None else min(float(rate), ceiling)
         self.ceiling = ceiling
         self.floor = floor
         self.headroom = headroom

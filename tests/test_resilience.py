@@ -147,3 +147,17 @@ def test_limiter_reads_the_emulators_policy_as_its_sustained_rate():
     limiter = RateLimiter(100)
     limiter.on_response(200, {"ratelimit-limit": "1", "ratelimit-policy": "1;w=5;burst=3"})
     assert limiter.target == pytest.approx(0.2 * 0.97)
+
+
+def test_a_ceiling_bounds_the_starting_rate_too():
+    # Before any response arrives, the first requests must already respect a user's cap.
+    assert RateLimiter(100, ceiling=20).rate == 20
+
+
+def test_settings_start_no_faster_than_max_rate():
+    from plabdata.config import Settings
+
+    assert Settings(plugin_id="p", secret="s", max_rate=20).rate_limit == 20
+    env = {"PLUGINLAB_PLUGIN_ID": "p", "PLUGINLAB_SECRET": "s", "PLABDATA_RATE_LIMIT": "7"}
+    settings = Settings.from_env(env)
+    assert (settings.rate_limit, settings.max_rate) == (7, 7)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from plabdata.errors import ConfigError, PlabdataError, ValidationError
+
+if TYPE_CHECKING:
+    from plabdata.client import Admin
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +47,13 @@ def errors_to_exit(func: F) -> F:
             raise SystemExit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def connect_with_options(plugin_id: str | None, rate_limit: float | None) -> Admin:
+    """An :class:`~plabdata.client.Admin` from the environment and :func:`connection_options`."""
+    from plabdata.client import connect
+
+    return connect(plugin_id=plugin_id or None, max_rate=rate_limit or None)
 
 
 def connection_options(func: F) -> F:

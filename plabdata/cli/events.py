@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from plabdata.cli._base import connection_options, errors_to_exit, main
+from plabdata.cli._base import connect_with_options, connection_options, errors_to_exit, main
 
 SAMPLE_ROWS = 10
 
@@ -157,7 +157,6 @@ def backfill(
     Exit status with --apply: 0 when every row was sent or already done; 1 when rows
     failed, were invalid or are in doubt (the message says which).
     """
-    from plabdata.client import connect
     from plabdata.events import backfill_events
     from plabdata.events_read import resolve_sources
 
@@ -172,12 +171,7 @@ def backfill(
     if rejects_path is None:
         suffix = "csv" if sources[0].format == "csv" else "parquet"
         rejects_path = first.with_name(f"{first.name}.rejected.{suffix}")
-    overrides: dict[str, Any] = {}
-    if plugin_id:
-        overrides["plugin_id"] = plugin_id
-    if rate_limit:
-        overrides["max_rate"] = rate_limit
-    with connect(**overrides) as admin:
+    with connect_with_options(plugin_id, rate_limit) as admin:
         report = backfill_events(
             admin,
             list(logs),

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from plabdata.cli._base import connection_options, errors_to_exit
+from plabdata.cli._base import connect_with_options, connection_options, errors_to_exit
 from plabdata.cli.members import members
 
 SHOW = 10
@@ -62,7 +62,6 @@ def import_members(
     rows were invalid or failed.
     """
     from plabdata.apply import apply_plan, failed_rows
-    from plabdata.client import connect
     from plabdata.frames import export_frame
     from plabdata.loaders import load_members
     from plabdata.plan import plan_member_changes
@@ -72,10 +71,7 @@ def import_members(
         raise click.BadParameter("must end in .csv or .parquet", param_hint="--out")
     result = read_member_sheet(sheet, sheet=sheet_name)
     _echo_sheet(result)
-    overrides: dict[str, Any] = {"plugin_id": plugin_id}
-    if rate_limit:
-        overrides.update(max_rate=rate_limit, rate_limit=min(rate_limit, 100.0))
-    with connect(**overrides) as admin:
+    with connect_with_options(plugin_id, rate_limit) as admin:
         current = load_members(admin, progress=progress)
         plan = plan_member_changes(
             result, current, delete_missing=delete_missing, max_deletes=max_deletes,

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import plabdata
 from benchmarks.common import LATENCY_MS, RATE_LIMIT, official_app, row, time_calls
 from plabdata.emulator import Faults, running
-from plabdata.events import backfill_events
+from plabdata.events._backfill import backfill_events
 
 SOURCES = np.array(["WEB_UI", "MOBILE", "API", "EXTENSION"])
 COUNTRIES = np.array(["US", "GB", "DE", "FR", "IN", "BR"])
@@ -112,9 +112,7 @@ _CHILD = textwrap.dedent(
     """
     import json, resource, sys, time
     import pandas as pd
-    from plabdata.client import Admin
-    from plabdata.config import Settings
-    from plabdata.events import backfill_events
+    from plabdata import Admin, Settings, backfill_events
 
     log, members_path, report_path = sys.argv[1:4]
     members = pd.read_parquet(members_path)

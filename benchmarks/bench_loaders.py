@@ -12,9 +12,9 @@ from typing import Any
 
 import plabdata
 from benchmarks.common import LATENCY_MS, RATE_LIMIT, official_app, row, time_calls
+from plabdata.client._records import Member
 from plabdata.emulator import Faults, running
-from plabdata.frames import members_frame
-from plabdata.records import Member
+from plabdata.tables._frames import members_frame
 
 
 def _official_walk(auth: Any) -> tuple[float, int]:

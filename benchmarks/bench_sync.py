@@ -22,10 +22,10 @@ import pandas as pd
 
 import plabdata
 from benchmarks.common import LATENCY_MS, RATE_LIMIT, official_app, row, time_calls
-from plabdata.apply import _Op, _verify, apply_plan
 from plabdata.emulator import Faults, running
-from plabdata.plan import plan_member_changes
-from plabdata.sheets import read_member_sheet
+from plabdata.members._apply import _Op, _verify, apply_plan
+from plabdata.members._plan import plan_member_changes
+from plabdata.members._sheet import read_member_sheet
 
 CONCURRENCY = 40
 
@@ -35,8 +35,12 @@ def _apply(admin: plabdata.Admin, plan: Any) -> tuple[float, int, int, pd.DataFr
     start = time.perf_counter()
     results = apply_plan(admin, plan, concurrency=CONCURRENCY, progress=False, verify=False)
     seconds = time.perf_counter() - start
-    return (seconds, admin.aio.requests_sent - sent, admin.aio.limiter.throttled - throttled,
-            results)
+    return (
+        seconds,
+        admin.aio.requests_sent - sent,
+        admin.aio.limiter.throttled - throttled,
+        results,
+    )
 
 
 def _official(call: Any, items: list[Any], total: int) -> tuple[float, str]:
@@ -51,24 +55,39 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     sample = 50 if quick else 1_000
     rows: list[dict[str, Any]] = []
     faults = Faults(latency_ms=LATENCY_MS, rate_limit=RATE_LIMIT)
-    with running(seed=n, mode="process", faults=faults) as emu, \
-            plabdata.connect(emu.settings) as admin:
+    with (
+        running(seed=n, mode="process", faults=faults) as emu,
+        plabdata.connect(emu.settings) as admin,
+    ):
         auth = official_app(emu).get_auth()
         current = plabdata.load_members(admin, progress=False)
-        desired = pd.DataFrame({"email": [f"bulk{i}@example.net" for i in range(n)],
-                                "metadata.source": "bench"})
-        plan = plan_member_changes(read_member_sheet(desired), current,
-                                   plugin_id=emu.plugin_id)
+        desired = pd.DataFrame(
+            {"email": [f"bulk{i}@example.net" for i in range(n)], "metadata.source": "bench"}
+        )
+        plan = plan_member_changes(read_member_sheet(desired), current, plugin_id=emu.plugin_id)
         seconds, sent, n429, results = _apply(admin, plan)
         assert (results["status"] == "done").all() and len(results) == n
         official_s, note = _official(
-            lambda i: auth.create_member(f"official{i}@example.net", "bench-password",
-                                         metadata={"source": "bench"}),
-            list(range(sample)), n)
-        rows.append(row("apply creates", f"{n:,} creates", plabdata_s=seconds,
-                        official_s=official_s, official_note=note, requests=sent,
-                        limit_rps=RATE_LIMIT, ideal_s=n / RATE_LIMIT, n429=n429,
-                        notes=f"concurrency {CONCURRENCY}; ops/s {n / seconds:.0f}"))
+            lambda i: auth.create_member(
+                f"official{i}@example.net", "bench-password", metadata={"source": "bench"}
+            ),
+            list(range(sample)),
+            n,
+        )
+        rows.append(
+            row(
+                "apply creates",
+                f"{n:,} creates",
+                plabdata_s=seconds,
+                official_s=official_s,
+                official_note=note,
+                requests=sent,
+                limit_rps=RATE_LIMIT,
+                ideal_s=n / RATE_LIMIT,
+                n429=n429,
+                notes=f"concurrency {CONCURRENCY}; ops/s {n / seconds:.0f}",
+            )
+        )
 
         current = plabdata.load_members(admin, progress=False)
         targets = current[~current["email"].str.startswith("official")].head(n)
@@ -79,14 +98,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         ids = targets["member_id"].tolist()
         official_s, note = _official(
             lambda member_id: auth.update_member(member_id, name="Official rename"),
-            ids[:sample], len(ids))
+            ids[:sample],
+            len(ids),
+        )
         pages = -(-len(current) // 100)
-        rows.append(row("apply updates", f"{len(ids):,} updates (+{pages} pages read)",
-                        plabdata_s=seconds, official_s=official_s, official_note=note,
-                        requests=sent, limit_rps=RATE_LIMIT,
-                        ideal_s=(len(ids) + pages) / RATE_LIMIT, n429=n429,
-                        notes=f"stale check walks the pages alongside the PATCHes; "
-                              f"ops/s {len(ids) / seconds:.0f}"))
+        rows.append(
+            row(
+                "apply updates",
+                f"{len(ids):,} updates (+{pages} pages read)",
+                plabdata_s=seconds,
+                official_s=official_s,
+                official_note=note,
+                requests=sent,
+                limit_rps=RATE_LIMIT,
+                ideal_s=(len(ids) + pages) / RATE_LIMIT,
+                n429=n429,
+                notes=f"stale check walks the pages alongside the PATCHes; "
+                f"ops/s {len(ids) / seconds:.0f}",
+            )
+        )
         rows.append(_verify_row(admin, results, len(current)))
     rows.append(_planning(20_000 if quick else 100_000))
     return rows
@@ -98,8 +128,7 @@ def _verify_row(admin: plabdata.Admin, results: pd.DataFrame, count: int) -> dic
     ``_verify`` reads the members back with one GET each or one walk of every page, whichever
     takes fewer round trips; the row says which it did and takes the matching ideal.
     """
-    ops = [_Op("update", "k", None, None, str(m), {}, None, None)
-           for m in results["member_id"]]
+    ops = [_Op("update", "k", None, None, str(m), {}, None, None) for m in results["member_id"]]
     sent = admin.aio.requests_sent
     start = time.perf_counter()
     admin.run(_verify(admin.aio, ops, count, CONCURRENCY, None))
@@ -110,33 +139,48 @@ def _verify_row(admin: plabdata.Admin, results: pd.DataFrame, count: int) -> dic
         how, ideal, limit = f"{requests:,} GETs", requests / RATE_LIMIT, RATE_LIMIT
     else:
         how, ideal, limit = f"{requests} pages", requests * LATENCY_MS / 1000, None
-    return row("verify read-back", f"{len(ops):,} members ({how})", plabdata_s=seconds,
-               official_s=None, official_note="no equivalent", requests=requests,
-               limit_rps=limit, ideal_s=ideal, notes="apply_plan(verify=True)'s read-back")
+    return row(
+        "verify read-back",
+        f"{len(ops):,} members ({how})",
+        plabdata_s=seconds,
+        official_s=None,
+        official_note="no equivalent",
+        requests=requests,
+        limit_rps=limit,
+        ideal_s=ideal,
+        notes="apply_plan(verify=True)'s read-back",
+    )
 
 
 def _planning(n: int) -> dict[str, Any]:
     rng = np.random.default_rng(7)
     ids = pd.array([f"mem_{i:040x}" for i in range(n)], dtype="string")
-    current = pd.DataFrame({
-        "member_id": ids, "email": pd.array([f"user{i}@example.com" for i in range(n)],
-                                            dtype="string"),
-        "is_verified": pd.array(rng.random(n) < 0.5, dtype="boolean"),
-        "name": pd.array([f"User {i}" for i in range(n)], dtype="string"),
-        "given_name": pd.array(["User"] * n, dtype="string"),
-        "family_name": pd.array([str(i) for i in range(n)], dtype="string"),
-        "updated_at": pd.to_datetime(np.arange(n) + 1_700_000_000_000, unit="ms", utc=True),
-        "metadata.plan": pd.array(rng.choice(["free", "pro"], n), dtype="string"),
-    })
+    current = pd.DataFrame(
+        {
+            "member_id": ids,
+            "email": pd.array([f"user{i}@example.com" for i in range(n)], dtype="string"),
+            "is_verified": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+            "name": pd.array([f"User {i}" for i in range(n)], dtype="string"),
+            "given_name": pd.array(["User"] * n, dtype="string"),
+            "family_name": pd.array([str(i) for i in range(n)], dtype="string"),
+            "updated_at": pd.to_datetime(np.arange(n) + 1_700_000_000_000, unit="ms", utc=True),
+            "metadata.plan": pd.array(rng.choice(["free", "pro"], n), dtype="string"),
+        }
+    )
     shift = n // 10  # 10 % new, 10 % of the current not in the sheet
-    desired = pd.DataFrame({
-        "row": np.arange(2, n + 2),
-        "email": pd.array([f"user{i + shift}@example.com" for i in range(n)], dtype="string"),
-        "name": pd.array([f"User {i + shift}" if i % 4 else f"Renamed {i}" for i in range(n)],
-                         dtype="string"),
-        "metadata.plan": pd.Series(rng.choice(["free", "pro"], n), dtype="string"),
-        "metadata.team": pd.Series(rng.choice(["a", "b", ""], n), dtype="string").replace("", None),
-    })
+    desired = pd.DataFrame(
+        {
+            "row": np.arange(2, n + 2),
+            "email": pd.array([f"user{i + shift}@example.com" for i in range(n)], dtype="string"),
+            "name": pd.array(
+                [f"User {i + shift}" if i % 4 else f"Renamed {i}" for i in range(n)], dtype="string"
+            ),
+            "metadata.plan": pd.Series(rng.choice(["free", "pro"], n), dtype="string"),
+            "metadata.team": pd.Series(rng.choice(["a", "b", ""], n), dtype="string").replace(
+                "", None
+            ),
+        }
+    )
     start = time.perf_counter()
     plan = plan_member_changes(desired, current)
     seconds = time.perf_counter() - start
@@ -145,8 +189,13 @@ def _planning(n: int) -> dict[str, Any]:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     counts = plan.counts()
-    return row("plan member changes", f"{n:,} desired vs {n:,} current", plabdata_s=seconds,
-               official_s=None, official_note="no equivalent",
-               notes=f"target < 2 s; {counts['create']:,} creates, {counts['update']:,} "
-                     f"updates, {counts['unchanged']:,} unchanged; planning allocates "
-                     f"{peak / 2**20:.0f} MB at peak")
+    return row(
+        "plan member changes",
+        f"{n:,} desired vs {n:,} current",
+        plabdata_s=seconds,
+        official_s=None,
+        official_note="no equivalent",
+        notes=f"target < 2 s; {counts['create']:,} creates, {counts['update']:,} "
+        f"updates, {counts['unchanged']:,} unchanged; planning allocates "
+        f"{peak / 2**20:.0f} MB at peak",
+    )

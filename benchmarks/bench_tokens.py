@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from benchmarks.common import row
+from plabdata.auth._tokens import TokenVerifier
 from plabdata.emulator import official_app, running
-from plabdata.tokens import TokenVerifier
 
 VERIFICATIONS = 10_000
 DISTINCT_TOKENS = 50
@@ -76,8 +76,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 sample = OFFICIAL_SAMPLE[latency_ms] // (10 if quick else 1)
                 official[latency_ms] = _time_official(emu, tokens, sample)
             rows.append(
-                _row(emu, scenario, tokens, total, latency_ms, cache_size,
-                     official[latency_ms], floor)
+                _row(
+                    emu,
+                    scenario,
+                    tokens,
+                    total,
+                    latency_ms,
+                    cache_size,
+                    official[latency_ms],
+                    floor,
+                )
             )
         emu.clear_faults()
     return rows
@@ -96,7 +104,9 @@ def _time_official(emu: Any, tokens: list[str], sample: int) -> _Official:
         for token in tokens[:5]:  # both must say the same, or the comparison is meaningless
             ours, theirs = verifier.verify(token), auth.verify_token(token)
             if (ours.uid, ours.exp, ours.user.plan_id) != (
-                theirs.uid, theirs.exp, theirs.user.plan_id,
+                theirs.uid,
+                theirs.exp,
+                theirs.user.plan_id,
             ):
                 raise AssertionError("plabdata and the official client disagree on a token")
     return _Official(elapsed / sample, sample, requests)

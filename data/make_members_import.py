@@ -27,17 +27,63 @@ from typing import Any
 import openpyxl
 import pandas as pd
 
-from plabdata.client import Admin
+from plabdata.client._sync import Admin
 from plabdata.emulator import running
-from plabdata.loaders import load_members
+from plabdata.members._loaders import load_members
 
 HERE = Path(__file__).resolve().parent
-HEADERS = ["E-mail", "First name", "Last name", "Display name", "Verified", "Password",
-           "metadata.company", "metadata.source", "metadata.team", "Notes"]
-FIRST = ["José", "Zoë", "Søren", "Aurélie", "Łukasz", "Mei", "Olu", "Priya", "Ines", "Tomás",
-         "Hana", "Noah", "Aisha", "Mateo", "Freya", "Ravi", "Chloé", "Emil", "Nadia", "Kofi"]
-LAST = ["García", "Müller", "Okafor", "Nakamura", "Lindqvist", "Haddad", "Costa", "Dubois",
-        "Kowalski", "Brennan", "Sato", "Mensah", "Ferreira", "Novak", "Iyer", "Larsen"]
+HEADERS = [
+    "E-mail",
+    "First name",
+    "Last name",
+    "Display name",
+    "Verified",
+    "Password",
+    "metadata.company",
+    "metadata.source",
+    "metadata.team",
+    "Notes",
+]
+FIRST = [
+    "José",
+    "Zoë",
+    "Søren",
+    "Aurélie",
+    "Łukasz",
+    "Mei",
+    "Olu",
+    "Priya",
+    "Ines",
+    "Tomás",
+    "Hana",
+    "Noah",
+    "Aisha",
+    "Mateo",
+    "Freya",
+    "Ravi",
+    "Chloé",
+    "Emil",
+    "Nadia",
+    "Kofi",
+]
+LAST = [
+    "García",
+    "Müller",
+    "Okafor",
+    "Nakamura",
+    "Lindqvist",
+    "Haddad",
+    "Costa",
+    "Dubois",
+    "Kowalski",
+    "Brennan",
+    "Sato",
+    "Mensah",
+    "Ferreira",
+    "Novak",
+    "Iyer",
+    "Larsen",
+]
 DOMAINS = ["northwind.io", "contoso.com", "fabrikam.org", "gmail.com", "proton.me"]
 COMPANIES = ["Northwind", "Contoso", "Fabrikam", "Globex", "Initech"]
 SOURCES = ["beta-list", "webinar", "referral", "crm-import"]
@@ -57,9 +103,18 @@ def build_rows(current: pd.DataFrame, seed: int = 2026) -> list[list[str]]:
 
     def existing(i: int) -> list[str]:
         m = members.iloc[i]
-        return [m["email"], _text(m["given_name"]), _text(m["family_name"]), _text(m["name"]),
-                "yes" if m["is_verified"] else "no", "", _text(m["metadata.company"]),
-                _text(m["metadata.source"]), "", ""]
+        return [
+            m["email"],
+            _text(m["given_name"]),
+            _text(m["family_name"]),
+            _text(m["name"]),
+            "yes" if m["is_verified"] else "no",
+            "",
+            _text(m["metadata.company"]),
+            _text(m["metadata.source"]),
+            "",
+            "",
+        ]
 
     for n, i in enumerate(picks[:160]):  # already in line
         row = existing(i)
@@ -99,17 +154,30 @@ def build_rows(current: pd.DataFrame, seed: int = 2026) -> list[list[str]]:
             continue
         taken.add(email)
         password = f"Pl-{rng.getrandbits(48):012x}" if rng.random() < 0.5 else ""
-        new.append([email, first, last, f"{first} {last}", rng.choice(["yes", "no", ""]),
-                    password, rng.choice(COMPANIES), rng.choice(SOURCES),
-                    rng.choice([*TEAMS, ""]), "beta tester"])
+        new.append(
+            [
+                email,
+                first,
+                last,
+                f"{first} {last}",
+                rng.choice(["yes", "no", ""]),
+                password,
+                rng.choice(COMPANIES),
+                rng.choice(SOURCES),
+                rng.choice([*TEAMS, ""]),
+                "beta tester",
+            ]
+        )
     rows.extend(new)
-    rows.extend([
-        ["maria.lopez@gmail", "María", "López", "", "yes", "", "", "webinar", "", "typo"],
-        ["kenji tanaka@contoso.com", "Kenji", "Tanaka", "", "", "", "Contoso", "", "", ""],
-        [new[3][0].upper(), new[3][1], new[3][2], "", "", "", "", "", "", "listed twice"],
-        ["li.wei@fabrikam.org", "Li", "Wei", "Li Wei", "maybe", "", "Fabrikam", "", "", ""],
-        ["sam.okoro@northwind.io", "Sam", "Okoro", "", "no", "1234", "", "", "", ""],
-    ])
+    rows.extend(
+        [
+            ["maria.lopez@gmail", "María", "López", "", "yes", "", "", "webinar", "", "typo"],
+            ["kenji tanaka@contoso.com", "Kenji", "Tanaka", "", "", "", "Contoso", "", "", ""],
+            [new[3][0].upper(), new[3][1], new[3][2], "", "", "", "", "", "", "listed twice"],
+            ["li.wei@fabrikam.org", "Li", "Wei", "Li Wei", "maybe", "", "Fabrikam", "", "", ""],
+            ["sam.okoro@northwind.io", "Sam", "Okoro", "", "no", "1234", "", "", "", ""],
+        ]
+    )
     rng.shuffle(rows)
     return rows
 

@@ -10,8 +10,23 @@ logs — against PluginLab's real API or the bundled emulator (``plabdata.emulat
 
 from typing import TYPE_CHECKING, Any
 
-from plabdata.apply import apply_plan, failed_rows
-from plabdata.client import Admin, AsyncAdmin, connect
+from plabdata.auth._tokens import (
+    TokenPayload,
+    TokenUser,
+    TokenVerifier,
+    verify_bearer,
+    verify_token,
+)
+from plabdata.auth._webhooks import (
+    WebhookEvent,
+    WebhookHeader,
+    parse_webhook,
+    sign_webhook,
+    verify_webhook,
+)
+from plabdata.client._core import AsyncAdmin
+from plabdata.client._records import Identity, Member, MembersPage, QuotaUsage
+from plabdata.client._sync import Admin, connect
 from plabdata.config import Secret, Settings
 from plabdata.errors import (
     ApiError,
@@ -38,35 +53,23 @@ from plabdata.errors import (
     WebhookReplayError,
     WebhookSignatureError,
 )
-from plabdata.events import (
-    UPLOAD_TIME_NOTE,
-    BackfillReport,
-    backfill_events,
-    quota_impact,
-    read_events,
-    validate_events,
-)
-from plabdata.frames import export_frame
-from plabdata.identities import refresh_identities
-from plabdata.journal import Journal, JournalEntry
-from plabdata.loaders import (
+from plabdata.events._backfill import backfill_events
+from plabdata.events._read import read_events
+from plabdata.events._report import BackfillReport
+from plabdata.events._validate import UPLOAD_TIME_NOTE, quota_impact, validate_events
+from plabdata.jobs._journal import Journal, JournalEntry
+from plabdata.members._apply import apply_plan, failed_rows
+from plabdata.members._identities import refresh_identities
+from plabdata.members._loaders import (
     join_member_base,
     load_identities,
     load_member_base,
     load_members,
     load_quota_usage,
 )
-from plabdata.plan import Plan, plan_member_changes
-from plabdata.records import Identity, Member, MembersPage, QuotaUsage
-from plabdata.sheets import SheetResult, read_member_sheet
-from plabdata.tokens import TokenPayload, TokenUser, TokenVerifier, verify_bearer, verify_token
-from plabdata.webhooks import (
-    WebhookEvent,
-    WebhookHeader,
-    parse_webhook,
-    sign_webhook,
-    verify_webhook,
-)
+from plabdata.members._plan import Plan, plan_member_changes
+from plabdata.members._sheet import SheetResult, read_member_sheet
+from plabdata.tables._export import export_frame
 
 __version__ = "0.1.0"
 

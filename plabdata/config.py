@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plabdata.errors import ConfigError
-
-DEFAULT_AUTH_URL = "https://auth.pluginlab.ai"
-DEFAULT_CERT_URL = "https://auth.pluginlab.ai/admin/v1/cert"
-DEFAULT_EVENT_URL = "https://event.pluginlab.ai"
-DEFAULT_MONETIZATION_URL = "https://monetization.pluginlab.ai/v1"
+from plabdata.wire import (
+    DEFAULT_AUTH_URL,
+    DEFAULT_CERT_URL,
+    DEFAULT_EVENT_URL,
+    DEFAULT_MONETIZATION_URL,
+    PLUGIN_ID_HEADER,
+    SECRET_HEADER,
+)
 
 ENV_PLUGIN_ID = "PLUGINLAB_PLUGIN_ID"
 ENV_SECRET = "PLUGINLAB_SECRET"
@@ -31,9 +34,6 @@ ENV_CERT_URL = "PLUGINLAB_CERT_URL"
 ENV_EVENT_URL = "PLUGINLAB_EVENT_URL"
 ENV_MONETIZATION_URL = "PLUGINLAB_MONETIZATION_URL"
 ENV_RATE_LIMIT = "PLABDATA_RATE_LIMIT"
-
-SECRET_HEADER = "X-PluginLab-Admin-Sdk-Secret"
-PLUGIN_ID_HEADER = "X-PluginLab-Plugin-Id"
 
 
 class Secret:

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from plabdata.apply import apply_plan
-from plabdata.client import Admin, connect
+from plabdata.client._sync import Admin, connect
 from plabdata.config import ENV_PLUGIN_ID, ENV_SECRET
 from plabdata.emulator import EmulatorHandle, running
-from plabdata.events import backfill_events
-from plabdata.frames import export_frame
-from plabdata.loaders import load_member_base, load_members
-from plabdata.plan import plan_member_changes
-from plabdata.sheets import read_member_sheet
+from plabdata.events._backfill import backfill_events
+from plabdata.members._apply import apply_plan
+from plabdata.members._loaders import load_member_base, load_members
+from plabdata.members._plan import plan_member_changes
+from plabdata.members._sheet import read_member_sheet
+from plabdata.tables._export import export_frame
 from plabdata.widgets.charts import figure_png, member_counts, members_chart, quota_impact_chart
 
 __all__ = [

@@ -48,8 +48,12 @@ def test_demo_runs_the_three_jobs_and_writes_every_promised_file(tmp_path: Path)
     out = tmp_path / "demo out"
     run = subprocess.run(
         [sys.executable, "-c", "from plabdata.cli import main; main()", "demo", "--out", str(out)],
-        capture_output=True, text=True, env=_env_without_credentials(), cwd=tmp_path,
-        timeout=240, check=False,
+        capture_output=True,
+        text=True,
+        env=_env_without_credentials(),
+        cwd=tmp_path,
+        timeout=240,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(PROMISED)
@@ -78,16 +82,20 @@ def test_demo_runs_the_three_jobs_and_writes_every_promised_file(tmp_path: Path)
 
 def _own_files(tmp_path: Path, emails: list[str]) -> tuple[Path, Path]:
     sheet = tmp_path / "members.csv"
-    pd.DataFrame({
-        "Email": ["new.one@example.org", "new.two@example.org", emails[0]],
-        "Name": ["New One", "New Two", "Renamed Zero"],
-    }).to_csv(sheet, index=False)
+    pd.DataFrame(
+        {
+            "Email": ["new.one@example.org", "new.two@example.org", emails[0]],
+            "Name": ["New One", "New Two", "Renamed Zero"],
+        }
+    ).to_csv(sheet, index=False)
     logs = tmp_path / "usage.csv"
-    pd.DataFrame({
-        "timestamp": [f"2026-10-0{d}T10:00:00Z" for d in range(1, 7)],
-        "email": [emails[1], emails[2], emails[1], emails[3], "nobody@example.org", emails[2]],
-        "source": ["WEB_UI"] * 6,
-    }).to_csv(logs, index=False)
+    pd.DataFrame(
+        {
+            "timestamp": [f"2026-10-0{d}T10:00:00Z" for d in range(1, 7)],
+            "email": [emails[1], emails[2], emails[1], emails[3], "nobody@example.org", emails[2]],
+            "source": ["WEB_UI"] * 6,
+        }
+    ).to_csv(logs, index=False)
     return sheet, logs
 
 
@@ -98,8 +106,8 @@ def seeded(emu: EmulatorHandle) -> list[str]:
 
 
 def _list_members(emu: EmulatorHandle) -> list[dict[str, str]]:
-    from plabdata.client import Admin
-    from plabdata.loaders import load_members
+    from plabdata.client._sync import Admin
+    from plabdata.members._loaders import load_members
 
     with Admin(emu.settings) as admin:
         frame = load_members(admin, progress=False)
@@ -113,7 +121,8 @@ def test_demo_real_without_apply_writes_nothing_to_the_api(
     events_before = emu.stats()["events"]
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        main, ["demo", "--real", "--out", str(out), "--sheet", str(sheet), "--events", str(logs)],
+        main,
+        ["demo", "--real", "--out", str(out), "--sheet", str(sheet), "--events", str(logs)],
         env=_env_for(emu),
     )
     assert result.exit_code == 0, result.output
@@ -131,8 +140,17 @@ def test_demo_real_with_apply_writes_once(
 ) -> None:
     sheet, logs = _own_files(tmp_path, seeded)
     events_before = emu.stats()["events"]
-    args = ["demo", "--real", "--apply", "--out", str(tmp_path / "out"), "--sheet", str(sheet),
-            "--events", str(logs)]
+    args = [
+        "demo",
+        "--real",
+        "--apply",
+        "--out",
+        str(tmp_path / "out"),
+        "--sheet",
+        str(sheet),
+        "--events",
+        str(logs),
+    ]
     first = CliRunner().invoke(main, args, env=_env_for(emu))
     assert first.exit_code == 0, first.output
     assert "applied: 3 done" in first.output and "re-plan: nothing to do" in first.output
@@ -180,8 +198,7 @@ def test_notebook_admin_starts_the_emulator_without_a_secret(
 
 
 def test_notebook_admin_uses_the_api_the_environment_names(
-    notebook_session: None, emu: EmulatorHandle, monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path
+    notebook_session: None, emu: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name, value in _env_for(emu).items():
         monkeypatch.setenv(name, value)

@@ -44,9 +44,14 @@ import pytest
 import plabdata
 from plabdata import PlabdataError, Secret
 from plabdata.emulator import EmulatorHandle, running
-from plabdata.frames import export_frame
-from plabdata.identities import refresh_identities
-from plabdata.loaders import load_identities, load_member_base, load_members, load_quota_usage
+from plabdata.members._identities import refresh_identities
+from plabdata.members._loaders import (
+    load_identities,
+    load_member_base,
+    load_members,
+    load_quota_usage,
+)
+from plabdata.tables._export import export_frame
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PARQUET_MAGIC = b"PAR1"
@@ -150,7 +155,7 @@ def scan(views: Iterator[tuple[str, str]], needles: dict[str, str]) -> list[tupl
 
 
 class RecordingSecrets:
-    """Stands in for the ``secrets`` module in ``plabdata.apply``: remembers every value it
+    """Stands in for the ``secrets`` module in ``plabdata.members._apply``: remembers every value it
     makes, so the passwords generated for sheet rows without one become needles too."""
 
     def __init__(self) -> None:
@@ -239,9 +244,9 @@ def _write_events(run: Run, emails: list[str]) -> Path:
 
 
 def _import_members(run: Run, admin: plabdata.Admin, emu: EmulatorHandle, passwords: list[str]):
-    from plabdata.apply import apply_plan
-    from plabdata.plan import Plan, plan_member_changes
-    from plabdata.sheets import read_member_sheet
+    from plabdata.members._apply import apply_plan
+    from plabdata.members._plan import Plan, plan_member_changes
+    from plabdata.members._sheet import read_member_sheet
 
     members = load_members(admin, progress=False)
     sheet_path = _write_sheet(run, members, passwords)
@@ -278,7 +283,7 @@ def _import_members(run: Run, admin: plabdata.Admin, emu: EmulatorHandle, passwo
 
 
 def _backfill(run: Run, admin: plabdata.Admin, emu: EmulatorHandle) -> None:
-    from plabdata.events import backfill_events
+    from plabdata.events._backfill import backfill_events
 
     members = load_members(admin, progress=False)
     events = _write_events(run, members["email"].dropna().tolist()[:12])
@@ -370,8 +375,8 @@ def _run_everything(run: Run, emu: EmulatorHandle, passwords: list[str], extra: 
 
 
 def _tokens_and_webhooks(run: Run, emu: EmulatorHandle, extra: dict[str, str]) -> None:
-    from plabdata.tokens import TokenVerifier, verify_bearer, verify_token
-    from plabdata.webhooks import parse_webhook, sign_webhook, verify_webhook
+    from plabdata.auth._tokens import TokenVerifier, verify_bearer, verify_token
+    from plabdata.auth._webhooks import parse_webhook, sign_webhook, verify_webhook
 
     settings = emu.settings
     member_id = emu.seed(1, random_seed=99)[0]
@@ -436,7 +441,7 @@ def debug_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Path
 
 
 def test_no_secret_leaks_anywhere(tmp_path, debug_log, caplog, capfd, monkeypatch):
-    apply_module = pytest.importorskip("plabdata.apply")  # the import and backfill jobs
+    apply_module = pytest.importorskip("plabdata.members._apply")  # the import and backfill jobs
     pytest.importorskip("plabdata.events")
     generated = RecordingSecrets()
     monkeypatch.setattr(apply_module, "secrets", generated)

@@ -25,14 +25,16 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 
 def _kernel_env() -> dict[str, str]:
     """This environment without PluginLab credentials or a forced matplotlib backend."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("PLUGINLAB_") and k != "MPLBACKEND"}
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("PLUGINLAB_") and k != "MPLBACKEND"
+    }
 
 
 def _run(name: str, cwd: Path) -> nbformat.NotebookNode:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=180,
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(cwd)}}
+    )
     client.execute(env=_kernel_env())
     return notebook
 
@@ -60,8 +62,11 @@ def _pngs(notebook: nbformat.NotebookNode) -> int:
 
 
 def test_the_three_notebooks_are_there() -> None:
-    assert ALL == ["01_explore_members.ipynb", "02_bulk_import_members.ipynb",
-                   "03_backfill_web_usage.ipynb"]
+    assert ALL == [
+        "01_explore_members.ipynb",
+        "02_bulk_import_members.ipynb",
+        "03_backfill_web_usage.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -96,8 +101,7 @@ def test_bulk_import_notebook() -> None:
     assert "valid_rows=301, invalid_rows=6" in _text(_cell(notebook, "sheet = "))
     assert "89 creates, 50 updates" in _text(_cell(notebook, "members = "))
     results = _text(_cell(notebook, "APPLY = "))
-    assert re.search(r"create\s+done\s+89", results) and re.search(r"update\s+done\s+50",
-                                                                   results)
+    assert re.search(r"create\s+done\s+89", results) and re.search(r"update\s+done\s+50", results)
     assert "0 failed or stale rows" in _text(_cell(notebook, "problems = "))
     again = _text(_cell(notebook, "again = "))
     assert "0 creates, 0 updates, 0 deletes" in again and "Nothing to do" in again
@@ -112,7 +116,8 @@ def test_backfill_notebook() -> None:
     assert _pngs(notebook) >= 1
     report = _text(_cell(notebook, "UPLOAD = "))
     assert f"sent {to_send:,}" in report
-    checked = re.search(r"([\d,]+) of ([\d,]+) members' quota usage matches",
-                        _text(_cell(notebook, "now = ")))
+    checked = re.search(
+        r"([\d,]+) of ([\d,]+) members' quota usage matches", _text(_cell(notebook, "now = "))
+    )
     assert checked and checked[1] == checked[2]
     assert f"sent 0, already-done {to_send:,}" in _text(_cell(notebook, "again = "))

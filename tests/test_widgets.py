@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from plabdata.client import Admin
+from plabdata.client._sync import Admin
 from plabdata.demo import PLAN_NAMES, emulator_admin
 from plabdata.emulator import EmulatorHandle
-from plabdata.loaders import load_member_base, load_members
-from plabdata.plan import plan_member_changes
+from plabdata.members._loaders import load_member_base, load_members
+from plabdata.members._plan import plan_member_changes
 from plabdata.widgets import (
     figure_png,
     filter_members,
@@ -121,18 +121,24 @@ NEW = ["ana@example.org", "ben@example.org", "chloe@example.org"]
 
 def _sheet(base: pd.DataFrame) -> pd.DataFrame:
     renamed = base["email"].iloc[0]
-    return pd.DataFrame({
-        "email": [*NEW, renamed],
-        "name": ["Ana A", "Ben B", "Chloé C", "Renamed Member"],
-    })
+    return pd.DataFrame(
+        {
+            "email": [*NEW, renamed],
+            "name": ["Ana A", "Ben B", "Chloé C", "Renamed Member"],
+        }
+    )
 
 
 def test_plan_preview_without_admin_is_read_only(admin: Admin, base: pd.DataFrame) -> None:
     preview = plan_preview(_plan(admin, _sheet(base)))
     assert preview.apply_button.disabled
     assert "preview only" in preview.apply_button.tooltip
-    assert preview.tabs.titles[:4] == ("Creates (3)", "Updates (1)", "Deletes (0)",
-                                      "Unsupported (0)")
+    assert preview.tabs.titles[:4] == (
+        "Creates (3)",
+        "Updates (1)",
+        "Deletes (0)",
+        "Unsupported (0)",
+    )
     updates = preview.tabs.children[1].value
     assert "Renamed Member" in updates and "→" in updates
     assert all(email in preview.tabs.children[0].value for email in NEW)
@@ -193,8 +199,9 @@ def test_plan_preview_deletes_need_confirmation(
 
 
 def test_plan_preview_shows_a_failed_apply_as_text(admin: Admin, base: pd.DataFrame) -> None:
-    plan = plan_member_changes(_sheet(base), load_members(admin, progress=False),
-                               plugin_id="plg_someone_else")
+    plan = plan_member_changes(
+        _sheet(base), load_members(admin, progress=False), plugin_id="plg_someone_else"
+    )
     preview = plan_preview(plan, admin)
     preview.apply_button.click()
     assert preview.results is None
@@ -210,11 +217,18 @@ def test_charts_render_to_png(base: pd.DataFrame, tmp_path: object) -> None:
     png = figure_png(members_chart(base))
     assert png.startswith(PNG_MAGIC)
     assert figure_png(members_chart(base.iloc[:0])).startswith(PNG_MAGIC)
-    impact = pd.DataFrame({
-        "member_id": ["m1", "m2"], "email": ["a@x.org", "b@x.org"], "in_quota_events": [30, 5],
-        "usage_count": [90, 10], "usage_limit": [100, 100], "is_unlimited": [False, False],
-        "usage_after": [120, 15], "pushed_over_limit": [True, False],
-    })
+    impact = pd.DataFrame(
+        {
+            "member_id": ["m1", "m2"],
+            "email": ["a@x.org", "b@x.org"],
+            "in_quota_events": [30, 5],
+            "usage_count": [90, 10],
+            "usage_limit": [100, 100],
+            "is_unlimited": [False, False],
+            "usage_after": [120, 15],
+            "pushed_over_limit": [True, False],
+        }
+    )
     fig = quota_impact_chart(impact)
     assert "1 member(s) pushed over" in fig.get_suptitle()
     assert figure_png(fig).startswith(PNG_MAGIC)

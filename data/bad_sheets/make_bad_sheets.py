@@ -52,42 +52,69 @@ def big_sheet(path: Path) -> Path:
 
 
 def main() -> None:
-    _write("missing_email_column.csv",
-           "Name,First name,Company\nAda Lovelace,Ada,Analytical\nAlan Turing,Alan,Bletchley\n")
-    _write("duplicates.csv", "\n".join([
-        "Email,Name",
-        "ada@example.com,Ada",
-        "grace@example.com,Grace",
-        "linus@example.com,Linus",
-        "alan@example.com,Alan",
-        "GRACE@example.com,Grace again",
-        "linus@EXAMPLE.com,Linus 2",
-        " Linus@example.com ,Linus 3",
-    ]) + "\n")
-    _write("invalid_emails.csv", "\n".join([
-        "Email Address,Full name",
-        "no-at-sign.example.com,No At",
-        "two@@example.com,Two Ats",
-        "user@localhost,Local",
-        "fine@example.com,Fine",
-        "spaced out@example.com,Spaced",
-        ",Nobody",
-    ]) + "\n")
-    _write("cp1252.csv", "\r\n".join([
-        "E-mail;First name;Last name;Verified",
-        "zoe@example.fr;Zoë;Dupré;yes",
-        "jose@example.es;José;Muñoz;",
-        "francois@example.fr;François;Lefèvre;x",
-        "renee@example.fr;Renée;Côté;no",
-    ]) + "\r\n", encoding="cp1252")
+    _write(
+        "missing_email_column.csv",
+        "Name,First name,Company\nAda Lovelace,Ada,Analytical\nAlan Turing,Alan,Bletchley\n",
+    )
+    _write(
+        "duplicates.csv",
+        "\n".join(
+            [
+                "Email,Name",
+                "ada@example.com,Ada",
+                "grace@example.com,Grace",
+                "linus@example.com,Linus",
+                "alan@example.com,Alan",
+                "GRACE@example.com,Grace again",
+                "linus@EXAMPLE.com,Linus 2",
+                " Linus@example.com ,Linus 3",
+            ]
+        )
+        + "\n",
+    )
+    _write(
+        "invalid_emails.csv",
+        "\n".join(
+            [
+                "Email Address,Full name",
+                "no-at-sign.example.com,No At",
+                "two@@example.com,Two Ats",
+                "user@localhost,Local",
+                "fine@example.com,Fine",
+                "spaced out@example.com,Spaced",
+                ",Nobody",
+            ]
+        )
+        + "\n",
+    )
+    _write(
+        "cp1252.csv",
+        "\r\n".join(
+            [
+                "E-mail;First name;Last name;Verified",
+                "zoe@example.fr;Zoë;Dupré;yes",
+                "jose@example.es;José;Muñoz;",
+                "francois@example.fr;François;Lefèvre;x",
+                "renee@example.fr;Renée;Côté;no",
+            ]
+        )
+        + "\r\n",
+        encoding="cp1252",
+    )
     _write("empty.csv", "")
     _write("header_only.csv", "email,name\n")
-    _write("formulas.csv", "\n".join([
-        "email,name,metadata.site",
-        "ok@example.com,Okay,https://example.com",
-        'hyper@example.com,"=HYPERLINK(""https://evil.example"",""click"")",x',
-        "sum@example.com,Sum,=1+1",
-    ]) + "\n")
+    _write(
+        "formulas.csv",
+        "\n".join(
+            [
+                "email,name,metadata.site",
+                "ok@example.com,Okay,https://example.com",
+                'hyper@example.com,"=HYPERLINK(""https://evil.example"",""click"")",x',
+                "sum@example.com,Sum,=1+1",
+            ]
+        )
+        + "\n",
+    )
     book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None

@@ -15,7 +15,7 @@ import click
 from plabdata.errors import ConfigError, PlabdataError, ValidationError
 
 if TYPE_CHECKING:
-    from plabdata.client import Admin
+    from plabdata.client._sync import Admin
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,7 +51,7 @@ def errors_to_exit(func: F) -> F:
 
 def connect_with_options(plugin_id: str | None, rate_limit: float | None) -> Admin:
     """An :class:`~plabdata.client.Admin` from the environment and :func:`connection_options`."""
-    from plabdata.client import connect
+    from plabdata.client._sync import connect
 
     return connect(plugin_id=plugin_id or None, max_rate=rate_limit or None)
 

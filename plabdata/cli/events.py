@@ -157,8 +157,8 @@ def backfill(
     Exit status with --apply: 0 when every row was sent or already done; 1 when rows
     failed, were invalid or are in doubt (the message says which).
     """
-    from plabdata.events import backfill_events
-    from plabdata.events_read import resolve_sources
+    from plabdata.events._backfill import backfill_events
+    from plabdata.events._read import resolve_sources
 
     columns = dict(column_pairs)
     if email_column:

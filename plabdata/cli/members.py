@@ -33,9 +33,14 @@ def export(out: Path, with_: str, progress: bool) -> None:
     Parquet keeps every dtype; CSV and XLSX neutralise cells that a spreadsheet would run
     as formulas. Settings come from the PLUGINLAB_* environment variables.
     """
-    from plabdata.client import connect
-    from plabdata.frames import export_frame
-    from plabdata.loaders import join_member_base, load_identities, load_members, load_quota_usage
+    from plabdata.client._sync import connect
+    from plabdata.members._loaders import (
+        join_member_base,
+        load_identities,
+        load_members,
+        load_quota_usage,
+    )
+    from plabdata.tables._export import export_frame
 
     parts = {p.strip() for p in with_.split(",") if p.strip()}
     unknown = parts - set(EXPORT_PARTS)

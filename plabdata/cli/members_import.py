@@ -1,7 +1,7 @@
 """``plabdata members import SHEET``: validate a sheet, plan the changes, apply them on demand.
 
-A thin layer over :func:`~plabdata.sheets.read_member_sheet`,
-:func:`~plabdata.plan.plan_member_changes` and :func:`~plabdata.apply.apply_plan`.
+A thin layer over :func:`~plabdata.read_member_sheet`,
+:func:`~plabdata.plan_member_changes` and :func:`~plabdata.apply_plan`.
 """
 
 from __future__ import annotations
@@ -25,35 +25,76 @@ def default_journal(sheet: Path, plugin_id: str) -> Path:
 
 @members.command("import")
 @click.argument("sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--apply", "apply_", is_flag=True,
-              help="Apply the plan. Without it nothing is changed: the sheet is validated and "
-                   "the plan printed.")
-@click.option("--delete-missing", is_flag=True,
-              help="Also delete members whose email is not in the sheet (refused while the "
-                   "sheet has invalid rows).")
-@click.option("--max-deletes", type=int, default=50, show_default=True,
-              help="Refuse a plan deleting more members than this.")
-@click.option("--blank-means", type=click.Choice(["keep", "clear"]), default="keep",
-              show_default=True, help="What a blank cell means for an existing member.")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
-              help="Journal that makes --apply resumable. Default: next to the sheet, "
-                   "named SHEET.<plugin-id>.journal.sqlite; re-run with the same one after a "
-                   "crash.")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Requests in flight (the rate limit still applies).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the per-row results to this .csv or .parquet file.")
-@click.option("--failed-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the failed and invalid rows, in the sheet's own columns with a "
-                   "problem column (passwords left out), to fix and feed back.")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Apply the plan. Without it nothing is changed: the sheet is validated and "
+    "the plan printed.",
+)
+@click.option(
+    "--delete-missing",
+    is_flag=True,
+    help="Also delete members whose email is not in the sheet (refused while the "
+    "sheet has invalid rows).",
+)
+@click.option(
+    "--max-deletes",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Refuse a plan deleting more members than this.",
+)
+@click.option(
+    "--blank-means",
+    type=click.Choice(["keep", "clear"]),
+    default="keep",
+    show_default=True,
+    help="What a blank cell means for an existing member.",
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal that makes --apply resumable. Default: next to the sheet, "
+    "named SHEET.<plugin-id>.journal.sqlite; re-run with the same one after a "
+    "crash.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Requests in flight (the rate limit still applies).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-row results to this .csv or .parquet file.",
+)
+@click.option(
+    "--failed-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the failed and invalid rows, in the sheet's own columns with a "
+    "problem column (passwords left out), to fix and feed back.",
+)
 @click.option("--sheet", "sheet_name", help="XLSX worksheet to read (default: the first).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @connection_options
 @errors_to_exit
 def import_members(
-    sheet: Path, apply_: bool, delete_missing: bool, max_deletes: int, blank_means: str,
-    journal: Path | None, concurrency: int, out: Path | None, failed_out: Path | None,
-    sheet_name: str | None, progress: bool, plugin_id: str | None, rate_limit: float | None,
+    sheet: Path,
+    apply_: bool,
+    delete_missing: bool,
+    max_deletes: int,
+    blank_means: str,
+    journal: Path | None,
+    concurrency: int,
+    out: Path | None,
+    failed_out: Path | None,
+    sheet_name: str | None,
+    progress: bool,
+    plugin_id: str | None,
+    rate_limit: float | None,
 ) -> None:
     """Bring the member base in line with SHEET (.csv, .xlsx or .parquet).
 
@@ -61,11 +102,11 @@ def import_members(
     the API cannot apply). With --apply, applies it and prints the results. Exits with 1 when
     rows were invalid or failed.
     """
-    from plabdata.apply import apply_plan, failed_rows
-    from plabdata.frames import export_frame
-    from plabdata.loaders import load_members
-    from plabdata.plan import plan_member_changes
-    from plabdata.sheets import read_member_sheet
+    from plabdata.members._apply import apply_plan, failed_rows
+    from plabdata.members._loaders import load_members
+    from plabdata.members._plan import plan_member_changes
+    from plabdata.members._sheet import read_member_sheet
+    from plabdata.tables._export import export_frame
 
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise click.BadParameter("must end in .csv or .parquet", param_hint="--out")
@@ -74,15 +115,20 @@ def import_members(
     with connect_with_options(plugin_id, rate_limit) as admin:
         current = load_members(admin, progress=progress)
         plan = plan_member_changes(
-            result, current, delete_missing=delete_missing, max_deletes=max_deletes,
+            result,
+            current,
+            delete_missing=delete_missing,
+            max_deletes=max_deletes,
             blank_means=blank_means,  # type: ignore[arg-type]
-            plugin_id=admin.settings.plugin_id)
+            plugin_id=admin.settings.plugin_id,
+        )
         click.echo(plan.describe(limit=SHOW))
         if apply_ and not plan.is_empty:
             where = journal or default_journal(sheet, admin.settings.plugin_id)
             click.echo(f"\napplying (journal: {where}) …")
-            results = apply_plan(admin, plan, journal=where, concurrency=concurrency,
-                                 progress=progress)
+            results = apply_plan(
+                admin, plan, journal=where, concurrency=concurrency, progress=progress
+            )
         else:
             results = apply_plan(admin, plan, dry_run=True, progress=False)
             if not plan.is_empty:
@@ -99,15 +145,20 @@ def import_members(
     if len(problems):
         counts = problems["status"].value_counts()
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
-        click.secho(f"error: {summary} row(s); see the reasons above"
-                    + (f" and in {out}" if out else ""), err=True, fg="red")
+        click.secho(
+            f"error: {summary} row(s); see the reasons above" + (f" and in {out}" if out else ""),
+            err=True,
+            fg="red",
+        )
         raise SystemExit(1)
 
 
 def _echo_sheet(result: Any) -> None:
     issues: pd.DataFrame = result.issues
-    click.echo(f"{result.source}: {len(result.rows):,} valid rows, "
-               f"{len(result.invalid_rows):,} invalid rows")
+    click.echo(
+        f"{result.source}: {len(result.rows):,} valid rows, "
+        f"{len(result.invalid_rows):,} invalid rows"
+    )
     if result.ignored_columns:
         click.echo(f"ignored columns (no member field): {', '.join(result.ignored_columns)}")
     for item in issues.head(SHOW * 2).to_dict("records"):
@@ -125,7 +176,8 @@ def _echo_results(results: pd.DataFrame) -> None:
         click.echo(f"  {op:<12} {status:<18} {n:,}")
     failed = results[results["status"].isin(["failed", "stale"])]
     for item in failed.head(SHOW * 2).to_dict("records"):
-        click.echo(f"  row {item['row']} {item['op']} {item['email']}: {item['status']}: "
-                   f"{item['error']}")
+        click.echo(
+            f"  row {item['row']} {item['op']} {item['email']}: {item['status']}: {item['error']}"
+        )
     if len(failed) > SHOW * 2:
         click.echo(f"  … and {len(failed) - SHOW * 2} more")

@@ -27,13 +27,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from plabdata.config import PLUGIN_ID_HEADER
 from plabdata.emulator._http import Problem, json_response, problem_body, problem_response
 from plabdata.emulator.contract import ContractApi
 from plabdata.emulator.control import PREFIX as CONTROL_PREFIX
 from plabdata.emulator.control import ControlApi
 from plabdata.emulator.faults import Faults
 from plabdata.emulator.state import EmulatorState
+from plabdata.wire import PLUGIN_ID_HEADER
 
 logger = logging.getLogger("plabdata.emulator")
 

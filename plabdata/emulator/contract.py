@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from plabdata.config import PLUGIN_ID_HEADER, SECRET_HEADER
 from plabdata.emulator._http import (
     Problem,
     RawPathRoute,
@@ -51,6 +50,7 @@ from plabdata.emulator.model import (
 )
 from plabdata.emulator.state import EmulatorState
 from plabdata.emulator.store import MemberExists
+from plabdata.wire import PLUGIN_ID_HEADER, SECRET_HEADER
 
 CERT_PATH = "/admin/v1/cert"
 MEMBERS = "/admin/plugins/{plugin_id}/members"

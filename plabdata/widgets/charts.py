@@ -90,7 +90,7 @@ def quota_impact_chart(
     """Usage before and after a backfill for the members it affects most, against their limit.
 
     Args:
-        impact: a :func:`plabdata.events_validate.quota_impact` frame (``member_id``,
+        impact: a :func:`plabdata.quota_impact` frame (``member_id``,
             ``usage_count``, ``usage_after``, ``usage_limit``, ``is_unlimited``,
             ``pushed_over_limit``); an ``email`` column, when present, labels the bars.
         top: how many members to show (those pushed over their limit first).

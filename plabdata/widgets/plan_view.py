@@ -1,8 +1,8 @@
-"""``plan_preview``: review a member :class:`~plabdata.plan.Plan` tab by tab, then apply it.
+"""``plan_preview``: review a member :class:`~plabdata.Plan` tab by tab, then apply it.
 
 Tabs show the creates, the updates (each field before → after), the deletes, the differences
 the API cannot apply and the sheet's invalid rows, each with its count. The Apply button runs
-:func:`~plabdata.apply.apply_plan` with a progress bar and shows the per-row results; it is
+:func:`~plabdata.apply_plan` with a progress bar and shows the per-row results; it is
 disabled without an admin (a preview only), and a plan that deletes members asks first.
 
     >>> preview = plan_preview(plan, admin)
@@ -22,11 +22,11 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from plabdata.apply import apply_plan
-from plabdata.client import Admin
+from plabdata.client._sync import Admin
 from plabdata.errors import PlabdataError
-from plabdata.journal import Journal
-from plabdata.plan import Plan
+from plabdata.jobs._journal import Journal
+from plabdata.members._apply import apply_plan
+from plabdata.members._plan import Plan
 from plabdata.widgets import _html
 
 __all__ = ["PlanPreview", "plan_preview"]
@@ -358,7 +358,7 @@ def plan_preview(
     """A tabbed preview of a member plan, with an Apply button when ``admin`` is given.
 
     Args:
-        plan: from :func:`~plabdata.plan.plan_member_changes`.
+        plan: from :func:`~plabdata.plan_member_changes`.
         admin: the connection to apply with; None makes a read-only preview.
         journal: a journal file that makes the apply resumable across kernel restarts
             (default: a scratch journal for this apply only).

@@ -34,14 +34,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # pytest reads this hook only from the conftests it loads at start-up: this one when the
     # command line names tests/chaos (or a file in it); PLABDATA_CHAOS_LONG=1 works always.
     with contextlib.suppress(ValueError):  # ValueError: declared by a conftest higher up
-        parser.addoption(LONG_OPTION, action="store_true", default=False,
-                         help="chaos suite: many seeds per job instead of the short CI run")
+        parser.addoption(
+            LONG_OPTION,
+            action="store_true",
+            default=False,
+            help="chaos suite: many seeds per job instead of the short CI run",
+        )
 
 
 def is_long(config: pytest.Config) -> bool:
     """Whether the long chaos run was asked for (option or environment)."""
     return bool(config.getoption(LONG_OPTION, default=False)) or os.environ.get(
-        LONG_ENV, "").strip().lower() in ("1", "true", "yes")
+        LONG_ENV, ""
+    ).strip().lower() in ("1", "true", "yes")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -77,8 +82,20 @@ def chaos_record() -> Callable[[dict[str, Any]], None]:
     return record
 
 
-_SUMMED = ("attempts", "kills", "sigkill", "sigint", "rows", "requests", "injected_5xx",
-           "status_429", "drops", "storms", "violations", "seconds")
+_SUMMED = (
+    "attempts",
+    "kills",
+    "sigkill",
+    "sigint",
+    "rows",
+    "requests",
+    "injected_5xx",
+    "status_429",
+    "drops",
+    "storms",
+    "violations",
+    "seconds",
+)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

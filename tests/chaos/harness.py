@@ -68,8 +68,11 @@ class KillPoint:
     extra_s: float = 0.0
 
     def __str__(self) -> str:
-        where = (f"after {self.after_requests} requests + {self.extra_s:.3f}s"
-                 if self.after_requests is not None else f"after {self.after_seconds:.2f}s")
+        where = (
+            f"after {self.after_requests} requests + {self.extra_s:.3f}s"
+            if self.after_requests is not None
+            else f"after {self.after_seconds:.2f}s"
+        )
         return f"{self.signal.name} {where}"
 
 
@@ -160,8 +163,9 @@ class _Storms:
         url = f"{self.settings.members_url}/members?limit=1"
         self.requests += n  # before they are served: the job's count never includes them
         async with httpx.AsyncClient(headers=self.settings.headers(), timeout=30) as client:
-            answers = await asyncio.gather(*(client.get(url) for _ in range(n)),
-                                           return_exceptions=True)
+            answers = await asyncio.gather(
+                *(client.get(url) for _ in range(n)), return_exceptions=True
+            )
         for answer in answers:
             status = getattr(answer, "status_code", 0)
             self.rate_limited += status == 429
@@ -218,8 +222,10 @@ class ChaosRun:
         number of requests. Long mode: one to three kills of either signal; one in five at a
         seeded time instead (which may land before the first request)."""
         if self.long:
-            signals = [self.rng.choice((signal.SIGKILL, signal.SIGINT))
-                       for _ in range(self.rng.randint(1, 3))]
+            signals = [
+                self.rng.choice((signal.SIGKILL, signal.SIGINT))
+                for _ in range(self.rng.randint(1, 3))
+            ]
         else:
             signals = [signal.SIGKILL, signal.SIGINT]
             self.rng.shuffle(signals)
@@ -229,8 +235,9 @@ class ChaosRun:
                 points.append(KillPoint(sig, after_seconds=round(self.rng.uniform(0.3, 2.5), 2)))
                 continue
             after = self.rng.randint(1, max(2, left // 2))
-            points.append(KillPoint(sig, after_requests=after,
-                                    extra_s=round(self.rng.uniform(0, 0.05), 3)))
+            points.append(
+                KillPoint(sig, after_requests=after, extra_s=round(self.rng.uniform(0, 0.05), 3))
+            )
             left = max(8, left - after)
         return points
 
@@ -242,8 +249,9 @@ class ChaosRun:
         faults cleared on the way out, so the checks read the emulator undisturbed."""
         before = self.emu.stats()
         self.emu.set_faults(base)
-        storms = self.storm_maker = _Storms(self.emu, base,
-                                        random.Random(f"plabdata-chaos-storms:{self.seed}"))
+        storms = self.storm_maker = _Storms(
+            self.emu, base, random.Random(f"plabdata-chaos-storms:{self.seed}")
+        )
         try:
             yield
         finally:
@@ -251,16 +259,24 @@ class ChaosRun:
             after = self.emu.stats()
             self.emu.clear_faults()
             self.storms = storms.count
-            self.stats = {k: after[k] - before[k] for k in
-                          ("requests", "rateLimited", "injectedErrors", "drops")}
+            self.stats = {
+                k: after[k] - before[k]
+                for k in ("requests", "rateLimited", "injectedErrors", "drops")
+            }
             self.stats["requests"] -= storms.requests
             self.stats["rateLimited"] -= storms.rate_limited
             self.stats["injectedErrors"] -= storms.injected
             self.stats["status409"] = int(after["responsesByStatus"].get("409", 0)) - int(
-                before["responsesByStatus"].get("409", 0))
+                before["responsesByStatus"].get("409", 0)
+            )
 
-    def until_complete(self, command: Sequence[str], *, kills: Sequence[KillPoint],
-                       finished: Callable[[Attempt], bool]) -> Attempt:
+    def until_complete(
+        self,
+        command: Sequence[str],
+        *,
+        kills: Sequence[KillPoint],
+        finished: Callable[[Attempt], bool],
+    ) -> Attempt:
         """Run ``command`` in a child; signal it at each kill point in turn and run it again,
         until an attempt ends by itself and ``finished`` says the job is done (a few re-runs
         allowed). Scans every output for secrets after each attempt. Returns the last attempt.
@@ -273,11 +289,15 @@ class ChaosRun:
             self.attempts.append(attempt)
             self.scan()
             if attempt.hung and attempt.signal:
-                self.violate(f"attempt {attempt.number} did not stop within "
-                             f"{SIGINT_GRACE_S:.0f}s of {attempt.signal}")
+                self.violate(
+                    f"attempt {attempt.number} did not stop within "
+                    f"{SIGINT_GRACE_S:.0f}s of {attempt.signal}"
+                )
             elif attempt.hung:
-                self.violate(f"attempt {attempt.number} did not end within "
-                             f"{ATTEMPT_TIMEOUT_S:.0f}s:\n{attempt.output()}")
+                self.violate(
+                    f"attempt {attempt.number} did not end within "
+                    f"{ATTEMPT_TIMEOUT_S:.0f}s:\n{attempt.output()}"
+                )
             if attempt.signal is not None:
                 queue.pop(0)
                 continue
@@ -286,12 +306,15 @@ class ChaosRun:
                 return attempt
             reruns += 1
             if reruns > MAX_RERUNS:
-                self.violate(f"the job did not complete in {MAX_RERUNS} re-runs after its "
-                             f"kills; last output:\n{attempt.output()}")
+                self.violate(
+                    f"the job did not complete in {MAX_RERUNS} re-runs after its "
+                    f"kills; last output:\n{attempt.output()}"
+                )
                 return attempt
 
-    def _attempt(self, command: Sequence[str], env: Mapping[str, str],
-                 point: KillPoint | None) -> Attempt:
+    def _attempt(
+        self, command: Sequence[str], env: Mapping[str, str], point: KillPoint | None
+    ) -> Attempt:
         number = len(self.attempts)
         stdout = self.workdir / f"attempt{number}.stdout"
         stderr = self.workdir / f"attempt{number}.stderr"
@@ -301,8 +324,9 @@ class ChaosRun:
         hung = False
         storms = self.storm_maker
         with stdout.open("wb") as out, stderr.open("wb") as err:
-            child = subprocess.Popen(list(command), env=dict(env), cwd=self.workdir,
-                                     stdout=out, stderr=err)
+            child = subprocess.Popen(
+                list(command), env=dict(env), cwd=self.workdir, stdout=out, stderr=err
+            )
             if storms is not None:
                 storms.start()
             try:
@@ -319,16 +343,25 @@ class ChaosRun:
                 child.wait()
                 if storms is not None:
                     storms.pause()
-        return Attempt(number, sent, child.returncode, time.monotonic() - started,
-                       stdout, stderr, started_at, hung)
+        return Attempt(
+            number,
+            sent,
+            child.returncode,
+            time.monotonic() - started,
+            stdout,
+            stderr,
+            started_at,
+            hung,
+        )
 
     def _job_requests(self) -> int:
         """Contract requests served so far, the storms' neighbour's excepted."""
         storms = self.storm_maker
         return int(self.emu.stats()["requests"]) - (storms.requests if storms else 0)
 
-    def _reached(self, child: subprocess.Popen[bytes], point: KillPoint, base: int,
-                 started: float) -> bool:
+    def _reached(
+        self, child: subprocess.Popen[bytes], point: KillPoint, base: int, started: float
+    ) -> bool:
         """Wait for the kill point; False when the child ended first."""
         deadline = started + ATTEMPT_TIMEOUT_S
         while child.poll() is None and time.monotonic() < deadline:
@@ -368,27 +401,37 @@ class ChaosRun:
         """The run's counts for the summary and docs/reliability.md (``extra``: the job's own)."""
         signals = [a.signal for a in self.attempts if a.signal]
         return {
-            "job": self.job, "seed": self.seed, "attempts": len(self.attempts),
-            "kills": len(signals), "sigkill": signals.count("SIGKILL"),
-            "sigint": signals.count("SIGINT"), "rows": rows,
+            "job": self.job,
+            "seed": self.seed,
+            "attempts": len(self.attempts),
+            "kills": len(signals),
+            "sigkill": signals.count("SIGKILL"),
+            "sigint": signals.count("SIGINT"),
+            "rows": rows,
             "requests": self.stats.get("requests", 0),
             "injected_5xx": self.stats.get("injectedErrors", 0),
             "status_429": self.stats.get("rateLimited", 0),
-            "drops": self.stats.get("drops", 0), "storms": self.storms,
+            "drops": self.stats.get("drops", 0),
+            "storms": self.storms,
             "violations": len(self.violations),
-            "seconds": round(time.monotonic() - self.started, 1), **extra,
+            "seconds": round(time.monotonic() - self.started, 1),
+            **extra,
         }
 
     def assert_clean(self) -> None:
         """Fail with every violation, the seed and how to re-run it."""
         if not self.violations:
             return
-        kills = ", ".join(f"#{a.number}: {a.signal or 'ran to its end'} (rc {a.returncode})"
-                          for a in self.attempts)
+        kills = ", ".join(
+            f"#{a.number}: {a.signal or 'ran to its end'} (rc {a.returncode})"
+            for a in self.attempts
+        )
         shown = "\n  - ".join(self.violations[:SHOWN])
         more = len(self.violations) - SHOWN
         raise AssertionError(
             f"{self.job} seed {self.seed}: {len(self.violations)} invariant violation(s)\n"
-            f"  - {shown}" + (f"\n  … and {more} more" if more > 0 else "") +
-            f"\nattempts: {kills}\nre-run: PLABDATA_CHAOS_SEED={self.seed} "
-            f"python -m pytest tests/chaos -k {self.job}")
+            f"  - {shown}"
+            + (f"\n  … and {more} more" if more > 0 else "")
+            + f"\nattempts: {kills}\nre-run: PLABDATA_CHAOS_SEED={self.seed} "
+            f"python -m pytest tests/chaos -k {self.job}"
+        )

@@ -21,10 +21,10 @@ CONCURRENCY = 8
 def main(out: Path) -> None:
     with plabdata.connect() as admin:
         members = plabdata.load_members(admin, progress=False)
-        identities = plabdata.load_identities(admin, members, concurrency=CONCURRENCY,
-                                              progress=False)
-        quota = plabdata.load_quota_usage(admin, members, concurrency=CONCURRENCY,
-                                          progress=False)
+        identities = plabdata.load_identities(
+            admin, members, concurrency=CONCURRENCY, progress=False
+        )
+        quota = plabdata.load_quota_usage(admin, members, concurrency=CONCURRENCY, progress=False)
     for name, frame in (("members", members), ("identities", identities), ("quota", quota)):
         partial = out / f"{name}.parquet.partial"
         frame.to_parquet(partial)

@@ -24,15 +24,16 @@ from .harness import Attempt, ChaosRun
 SHORT_SEEDS = (1,)
 MEMBERS = 40
 JOB = Path(__file__).with_name("load_job.py")
-FRAMES = {"members": ["member_id"], "identities": ["member_id", "provider"],
-          "quota": ["member_id"]}
+FRAMES = {"members": ["member_id"], "identities": ["member_id", "provider"], "quota": ["member_id"]}
 
 
 def _state(admin: Admin) -> dict[str, pd.DataFrame]:
     members = load_members(admin, progress=False)
-    return {"members": members,
-            "identities": load_identities(admin, members, progress=False),
-            "quota": load_quota_usage(admin, members, progress=False)}
+    return {
+        "members": members,
+        "identities": load_identities(admin, members, progress=False),
+        "quota": load_quota_usage(admin, members, progress=False),
+    }
 
 
 def _canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -55,9 +56,13 @@ def _differs(left: pd.DataFrame, right: pd.DataFrame) -> str | None:
 
 
 @pytest.mark.chaos
-def test_load_under_chaos(emu: EmulatorHandle, tmp_path: Path, chaos_seed: int,
-                          chaos_long: bool, chaos_record: Callable[[dict[str, Any]], None]
-                          ) -> None:
+def test_load_under_chaos(
+    emu: EmulatorHandle,
+    tmp_path: Path,
+    chaos_seed: int,
+    chaos_long: bool,
+    chaos_record: Callable[[dict[str, Any]], None],
+) -> None:
     run = ChaosRun("load", chaos_seed, emu, tmp_path, long=chaos_long)
     emu.seed(MEMBERS, random_seed=chaos_seed)
     truth_dir, out = tmp_path / "truth", tmp_path / "out"
@@ -72,23 +77,31 @@ def test_load_under_chaos(emu: EmulatorHandle, tmp_path: Path, chaos_seed: int,
             if isinstance(value, Secret | str) and value:
                 text = value.reveal() if isinstance(value, Secret) else value
                 run.secrets[f"{item['provider']} {column} of {item['member_id']}"] = text
-    expected = {name: _canonical(_round_trip(frame, truth_dir / f"{name}.parquet"), FRAMES[name])
-                for name, frame in truth.items()}
+    expected = {
+        name: _canonical(_round_trip(frame, truth_dir / f"{name}.parquet"), FRAMES[name])
+        for name, frame in truth.items()
+    }
 
     def finished(attempt: Attempt) -> bool:
         return attempt.returncode == 0 and all((out / f"{n}.parquet").exists() for n in FRAMES)
 
     with run.faults(run.draw_faults()):
-        last = run.until_complete([sys.executable, str(JOB), str(out)],
-                                  kills=run.draw_kills(1 + 2 * MEMBERS), finished=finished)
+        last = run.until_complete(
+            [sys.executable, str(JOB), str(out)],
+            kills=run.draw_kills(1 + 2 * MEMBERS),
+            finished=finished,
+        )
 
     if finished(last):
         for name, keys in FRAMES.items():
             loaded = _canonical(pd.read_parquet(out / f"{name}.parquet"), keys)
             problem = _differs(loaded, expected[name])
-            run.check(problem is None, f"{name}: the loaded frame is not the emulator's state "
-                                       f"({len(loaded)} rows loaded, {len(expected[name])} "
-                                       f"true): {problem}")
+            run.check(
+                problem is None,
+                f"{name}: the loaded frame is not the emulator's state "
+                f"({len(loaded)} rows loaded, {len(expected[name])} "
+                f"true): {problem}",
+            )
     with Admin(emu.settings) as admin:
         after = _state(admin)
     for name, keys in FRAMES.items():

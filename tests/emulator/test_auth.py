@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from plabdata.config import PLUGIN_ID_HEADER, SECRET_HEADER
 from plabdata.emulator import EmulatorHandle
+from plabdata.wire import PLUGIN_ID_HEADER, SECRET_HEADER
 
 ROUTES = [
     ("GET", "/admin/plugins/{p}/members"),

@@ -1,0 +1,618 @@
+"""Apply a member :class:`~plabdata.Plan`: concurrent, journaled, resumable, verified.
+
+Creates and updates run concurrently under the client's shared rate limiter; deletes run last.
+With a journal, every op is marked ``pending`` (committed) before its request leaves and
+marked with its outcome after, so a crash, a kill or Ctrl-C loses nothing. Running the same
+plan — or a fresh plan of the same sheet — with the same journal again skips what was done and
+resolves what was in flight:
+
+- a pending **create** is looked up by email first (PluginLab derives the id from the email, so
+  a member found is ours: it is finished, not created again);
+- a pending **update** compares the member with the target;
+- a pending **delete** checks the member is gone.
+
+Before sending, each update and delete is checked against the member's ``updated_at`` recorded
+in the plan: a member changed since is refused (status ``stale``), never overwritten.
+
+Result statuses: ``done``, ``in-doubt-resolved`` (an interrupted or unanswered request turned
+out to have been applied), ``failed`` (with the reason), ``stale``, ``skipped`` (unchanged rows,
+unsupported differences, members already gone), ``invalid`` (sheet rows that failed
+validation) and ``planned`` (dry run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from plabdata.client._core import AsyncAdmin
+from plabdata.client._records import Member
+from plabdata.client._retry import track
+from plabdata.client._sync import Admin
+from plabdata.config import Secret
+from plabdata.errors import ApiError, Conflict, NotFound, PlabdataError, PlanError
+from plabdata.jobs._journal import Journal, JournalEntry
+from plabdata.jobs._runner import run_bounded
+from plabdata.members._plan import Plan, op_key_frame, targets
+from plabdata.members._sheet import TEXT_FIELDS, SheetResult
+
+RESULT_COLUMNS = {
+    "row": "Int64",
+    "op": "string",
+    "email": "string",
+    "member_id": "string",
+    "status": "string",
+    "http_status": "Int64",
+    "error": "string",
+    "attempts": "Int64",
+}
+#: Statuses that need the sheet row fixed (or the plan redone) and re-fed.
+PROBLEM_STATUSES = ("failed", "invalid", "stale")
+_FINISHED = ("done", "in-doubt-resolved")
+_PAGE = 100
+_BEGIN_CHUNK = 32
+
+
+@dataclass
+class _Op:
+    """One create / update / delete and, once run, its outcome."""
+
+    kind: str
+    key: str
+    row: int | None
+    email: str | None
+    member_id: str | None
+    target: dict[str, Any]
+    expected_ms: int | None
+    password_source: str | None
+    previous: JournalEntry | None = None
+    status: str = "failed"
+    http_status: int | None = None
+    error: str | None = None
+    attempts: int = 0
+
+    def detail(self) -> dict[str, Any]:
+        return {"op": self.kind, "row": self.row, "email": self.email}
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "op": self.kind,
+            "email": self.email,
+            "member_id": self.member_id,
+            "status": self.status,
+            "http_status": self.http_status,
+            "error": self.error,
+            "attempts": self.attempts,
+        }
+
+
+def apply_plan(
+    admin: Admin,
+    plan: Plan,
+    *,
+    journal: Journal | str | os.PathLike[str] | None = None,
+    concurrency: int = 8,
+    dry_run: bool = False,
+    progress: bool = True,
+    verify: bool = True,
+) -> pd.DataFrame:
+    """Apply a plan and return one result row per op, unchanged row and invalid row.
+
+    Args:
+        admin: the connected client (its plugin must be the plan's).
+        plan: from :func:`~plabdata.plan_member_changes` or :meth:`Plan.load` (a loaded
+            plan whose creates take the sheet's passwords needs :meth:`Plan.with_passwords`).
+        journal: a :class:`~plabdata.Journal` or a path to one (opened for this run,
+            job ``"members"``). Without one, an interrupted run cannot be resumed exactly.
+        concurrency: requests in flight at most (the client's rate limit still applies).
+        dry_run: send nothing, write nothing; every op comes back as ``planned``.
+        progress: show a progress bar.
+        verify: read the touched members back and mark any that does not match as failed.
+
+    Returns:
+        Columns ``row, op, email, member_id, status, http_status, error, attempts``
+        (``attempts`` = HTTP requests made for the op in this run).
+
+    Raises:
+        PlanError: the plan belongs to another plugin, or lacks the sheet's passwords.
+
+    Example:
+        >>> results = apply_plan(admin, plan, journal="members.journal")
+        >>> results["status"].value_counts()
+    """
+    if plan.plugin_id is not None and plan.plugin_id != admin.settings.plugin_id:
+        raise PlanError(
+            f"the plan was made for plugin {plan.plugin_id!r}, not {admin.settings.plugin_id!r}"
+        )
+    missing = plan.needs_passwords
+    if missing and not dry_run:
+        raise PlanError(
+            f"{len(missing)} create(s) take their password from the sheet, but a saved plan "
+            "keeps no passwords: use plan.with_passwords(read_member_sheet(<sheet>)) first"
+        )
+    ops = _ops(plan)
+    if dry_run:
+        for op in ops:
+            op.status = "planned"
+        return _results(plan, ops)
+    opened = (
+        journal
+        if isinstance(journal, Journal) or journal is None
+        else Journal(journal, plugin_id=admin.settings.plugin_id, job="members")
+    )
+    try:
+        admin.run(_apply(admin.aio, plan, ops, opened, concurrency, progress, verify))
+    finally:
+        if opened is not None:
+            opened.flush()
+            if opened is not journal:
+                opened.close()
+    return _results(plan, ops)
+
+
+def failed_rows(
+    results: pd.DataFrame, sheet: SheetResult, *, reveal_passwords: bool = False
+) -> pd.DataFrame:
+    """The sheet rows that failed, were invalid or stale, in the sheet's own columns, with a
+    ``problem`` column — ready to fix and feed back.
+
+    Passwords are left out unless ``reveal_passwords`` (a file written from this frame would
+    hold them in clear): a row fed back without one gets a generated password.
+
+    Example:
+        >>> failed_rows(results, sheet).to_csv("to_fix.csv")
+    """
+    bad = results[results["status"].isin(PROBLEM_STATUSES) & results["row"].notna()]
+    problems = bad.assign(text=bad["op"] + ": " + bad["error"].fillna(bad["status"]))
+    by_row = problems.groupby("row")["text"].agg("; ".join)
+    out = sheet.original_rows(by_row.index.astype(int), reveal_passwords=reveal_passwords)
+    out["problem"] = by_row.reindex(out.index).astype("string")
+    return out
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def _ops(plan: Plan) -> list[_Op]:
+    frame = op_key_frame(plan)
+    frame = frame[frame["op"].isin(["create", "update", "delete"])]
+    goals = targets(plan)
+    order = {"create": 0, "update": 0, "delete": 1}
+    ops = [
+        _Op(
+            kind=item["op"],
+            key=item["key"],
+            row=_opt_int(item["row"]),
+            email=_opt(item["email"]),
+            member_id=_opt(item["member_id"]),
+            target=goals.get(item["op_id"], {}),
+            expected_ms=_opt_int(item["expected_updated_at_ms"]),
+            password_source=_opt(item["password_source"]),
+        )
+        for item in frame.to_dict("records")
+    ]
+    return sorted(ops, key=lambda op: order[op.kind])
+
+
+async def _apply(
+    aio: AsyncAdmin,
+    plan: Plan,
+    ops: list[_Op],
+    journal: Journal | None,
+    concurrency: int,
+    progress: bool,
+    verify: bool,
+) -> None:
+    previous = journal.get(op.key for op in ops) if journal is not None else {}
+    if journal is not None:
+        _supersede(journal, plan, {op.key for op in ops})
+    todo: list[_Op] = []
+    for op in ops:
+        op.previous = previous.get(op.key)
+        if op.previous is not None and op.previous.status in (*_FINISHED, "skipped"):
+            op.status = "done" if op.previous.status in _FINISHED else "skipped"
+            op.member_id = op.member_id or op.previous.member_id
+            op.error = (
+                "already done by an earlier run (journal)"
+                if op.status == "done"
+                else op.previous.error
+            )
+        else:
+            todo.append(op)
+    count = int(plan.meta.get("current_count") or 0)
+    live = _Live(
+        aio,
+        [op.member_id for op in todo if op.kind != "create" and op.member_id],
+        count,
+        concurrency,
+    )
+    bar = tqdm(total=len(todo), desc="applying", unit=" ops", disable=not progress, leave=False)
+    try:
+        creates = [o for o in todo if o.kind == "create"]
+        for batches in (
+            live.ordered(creates, [o for o in todo if o.kind == "update"]),
+            live.ordered([], [o for o in todo if o.kind == "delete"]),
+        ):
+            async for _ in run_bounded(
+                _begin(batches, journal),
+                lambda op: _run(aio, op, plan, live),
+                concurrency=concurrency,
+                on_result=lambda op, r: _finish(op, r, journal, bar),
+            ):
+                pass
+        if verify:
+            await _verify(
+                aio, [o for o in ops if o.status in _FINISHED], count, concurrency, journal
+            )
+    finally:
+        await live.close()
+        bar.close()
+
+
+class _Live:
+    """The members to update or delete, read just before: one walk of all pages in the
+    background when that is fewer round trips than one GET each (pages are sequential, GETs run
+    ``concurrency`` at a time), else a GET inside each op. Ops whose page has arrived are handed
+    out at once, so the walk overlaps the writes instead of preceding them."""
+
+    def __init__(
+        self, aio: AsyncAdmin, member_ids: list[str], count: int, concurrency: int
+    ) -> None:
+        self.aio = aio
+        self.found: dict[str, Member] = {}
+        self.pages: asyncio.Queue[list[str] | None] = asyncio.Queue()
+        self.failed: PlabdataError | None = None
+        walk = math.ceil(max(count, 1) / _PAGE) < len(member_ids) / concurrency
+        self.task = asyncio.ensure_future(self._walk(set(member_ids))) if walk else None
+
+    async def _walk(self, wanted: set[str]) -> None:
+        try:
+            async for page in self.aio.iter_member_pages(_PAGE):
+                hits = [m.id for m in page.items if m.id in wanted]
+                self.found.update((m.id, m) for m in page.items if m.id in wanted)
+                self.pages.put_nowait(hits)
+        except PlabdataError as exc:  # the ops left fall back to one GET each
+            self.failed = exc
+        finally:
+            self.pages.put_nowait(None)
+
+    async def ordered(self, first: list[_Op], rest: list[_Op]) -> AsyncIterator[list[_Op]]:
+        """Batches of ops: ``first`` at once, then ``rest`` as their members are read."""
+        for start in range(0, len(first), _BEGIN_CHUNK):
+            yield first[start : start + _BEGIN_CHUNK]
+        waiting = {op.member_id: op for op in rest}
+        if self.task is not None and not self.task.done():
+            while (hits := await self.pages.get()) is not None:
+                ready = [waiting.pop(h) for h in hits if h in waiting]
+                if ready:
+                    yield ready
+        left = list(waiting.values())
+        for start in range(0, len(left), _BEGIN_CHUNK):
+            yield left[start : start + _BEGIN_CHUNK]
+
+    async def member(self, member_id: str) -> Member | None:
+        """The member as it is now (None: it does not exist)."""
+        if member_id in self.found:
+            return self.found[member_id]
+        if self.task is not None:
+            await self.task
+            if self.failed is None:
+                return None
+        return await self.aio.get_member(member_id)
+
+    async def close(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+def _supersede(journal: Journal, plan: Plan, keys: set[str]) -> None:
+    """Close pending entries of an interrupted run that this plan no longer contains.
+
+    A fresh plan of the same sheet is made from the members as they are now, so an op that
+    landed before the crash is no longer in it (or has another target, so another key): its
+    member has been re-read and planned again, and the old entry is marked ``superseded``.
+    """
+    orphans = [k for k in journal.pending_keys() if k not in keys]
+    if not orphans:
+        return
+    emails = set(plan.ops["email"].dropna()) | set(plan.unchanged_rows["email"].dropna())
+    for key, entry in journal.get(orphans).items():
+        if entry.detail.get("email") in emails:
+            journal.finish(
+                key,
+                "superseded",
+                member_id=entry.member_id,
+                error="planned again from the member's current state",
+            )
+
+
+async def _begin(batches: AsyncIterator[list[_Op]], journal: Journal | None) -> AsyncIterator[_Op]:
+    """Mark each batch pending (one durable commit per batch), then hand its ops out."""
+    async for batch in batches:
+        if journal is not None:
+            journal.begin((op.key, op.detail()) for op in batch)
+        for op in batch:
+            yield op
+
+
+def _finish(op: _Op, outcome: object, journal: Journal | None, bar: Any) -> None:
+    bar.update(1)
+    if isinstance(outcome, BaseException):  # a bug, not an API failure: still recorded
+        op.status, op.error = "failed", f"{type(outcome).__name__}: {outcome}"
+    if journal is not None:
+        journal.finish(
+            op.key,
+            op.status,
+            http_status=op.http_status,
+            error=op.error,
+            member_id=op.member_id,
+            detail=op.detail(),
+        )
+
+
+async def _run(aio: AsyncAdmin, op: _Op, plan: Plan, live: _Live) -> None:
+    with track() as trace:
+        try:
+            member = None if op.kind == "create" else await live.member(op.member_id or "")
+            if op.kind == "create":
+                await _create(aio, op, plan)
+            elif op.kind == "update":
+                await _update(aio, op, member)
+            else:
+                await _delete(aio, op, member)
+            if op.status == "done" and trace.in_doubt_resolved:
+                op.status = "in-doubt-resolved"
+        except PlabdataError as exc:
+            op.status = "failed"
+            op.error = str(exc)
+            op.http_status = exc.status if isinstance(exc, ApiError) else trace.last_status
+        finally:
+            op.attempts = trace.attempts
+            if op.http_status is None:
+                op.http_status = trace.last_status
+
+
+async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
+    email = op.email or ""
+    interrupted = op.previous is not None and op.previous.status in ("pending", "failed")
+    member = await aio.get_member_by_email(email) if interrupted else None
+    resolved = member is not None
+    if member is None:
+        metadata = _metadata(op.target, {})
+        verified = op.target.get("is_verified")
+        password = plan.passwords.get(email) if op.password_source == "sheet" else None
+        try:
+            member = await aio.create_member(
+                email,
+                password or Secret(secrets.token_urlsafe(24)),
+                is_verified=None if verified is None else bool(verified),
+                metadata=metadata or None,
+            )
+        except Conflict:
+            op.status = "stale"
+            op.error = (
+                "a member with this email exists already (created after the plan was "
+                "made): plan again"
+            )
+            return
+    op.member_id = member.id
+    patch = (
+        _patch(member, op.target)
+        if resolved
+        else {f: op.target[f] for f in TEXT_FIELDS if f in op.target}
+    )
+    if patch:
+        await aio.update_member(member.id, **patch)
+    op.status = "in-doubt-resolved" if resolved else "done"
+
+
+async def _update(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
+    if member is None:
+        op.status, op.error = "stale", "the member no longer exists"
+        return
+    patch = _patch(member, op.target)
+    if not patch:
+        _already_there(op, "already matches the plan")
+        return
+    if op.expected_ms is not None and member.updated_at_ms != op.expected_ms:
+        op.status = "stale"
+        op.error = (
+            f"changed since the plan was made (updated "
+            f"{pd.Timestamp(member.updated_at_ms, unit='ms', tz='UTC')}): plan again"
+        )
+        return
+    await aio.update_member(member.id, **patch)
+    op.status = "done"
+
+
+def _already_there(op: _Op, reason: str) -> None:
+    """The server already holds the op's target: ours if the op was left pending, else not."""
+    in_doubt = op.previous is not None and op.previous.status == "pending"
+    op.status = "in-doubt-resolved" if in_doubt else "skipped"
+    op.error = None if in_doubt else reason
+
+
+async def _delete(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
+    if member is None:
+        _already_there(op, "already deleted")
+        return
+    if op.expected_ms is not None and member.updated_at_ms != op.expected_ms:
+        op.status = "stale"
+        op.error = "changed since the plan was made: not deleted; plan again"
+        return
+    try:
+        await aio.delete_member(member.id)
+    except NotFound:
+        op.status, op.error = "skipped", "already deleted"
+        return
+    op.status = "done"
+
+
+# ---------------------------------------------------------------------------- targets
+
+
+def _metadata(target: dict[str, Any], current: dict[str, str]) -> dict[str, str]:
+    """The member's map with the target's ``metadata.<key>`` values merged in (None removes)."""
+    merged = dict(current)
+    for name, value in target.items():
+        if name.startswith("metadata."):
+            key = name[len("metadata.") :]
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = str(value)
+    return merged
+
+
+def _patch(member: Member, target: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH fields still needed to bring ``member`` to ``target`` (empty when it matches)."""
+    patch = {
+        f: target[f]
+        for f in TEXT_FIELDS
+        if f in target and _blank(getattr(member, f)) != _blank(target[f])
+    }
+    merged = _metadata(target, member.metadata)
+    if {k: v for k, v in merged.items() if v != ""} != {
+        k: v for k, v in member.metadata.items() if v != ""
+    }:
+        patch["metadata"] = merged
+    return patch
+
+
+def _mismatch(member: Member | None, op: _Op) -> str | None:
+    """Why ``member`` does not match the op's target, or None when it does."""
+    if op.kind == "delete":
+        return None if member is None else "still exists after the delete"
+    if member is None:
+        return "not found when read back"
+    wrong = [
+        f"{f}={getattr(member, f)!r} (expected {op.target[f]!r})"
+        for f in TEXT_FIELDS
+        if f in op.target and _blank(getattr(member, f)) != _blank(op.target[f])
+    ]
+    for name, value in op.target.items():
+        if name.startswith("metadata.") and _blank(member.metadata.get(name[9:])) != _blank(value):
+            wrong.append(f"{name}={member.metadata.get(name[9:])!r} (expected {value!r})")
+    verified = op.target.get("is_verified")
+    if op.kind == "create" and verified is not None and member.is_verified != bool(verified):
+        wrong.append(f"is_verified={member.is_verified} (expected {bool(verified)})")
+    return "; ".join(wrong) or None
+
+
+def _blank(value: Any) -> Any:
+    return None if value is None or value == "" else value
+
+
+# ---------------------------------------------------------------------------- reading back
+
+
+async def _fetch(
+    aio: AsyncAdmin, member_ids: Iterable[str], count: int, concurrency: int
+) -> dict[str, Member | PlabdataError | None]:
+    """The given members now (None when absent, the error when unreadable): one GET each, or
+    one walk of all pages when that is fewer round trips (pages are sequential, GETs run
+    ``concurrency`` at a time). A failed walk falls back to GETs."""
+    wanted = list(dict.fromkeys(member_ids))
+    if not wanted:
+        return {}
+    if math.ceil(max(count, 1) / _PAGE) < len(wanted) / concurrency:
+        found: dict[str, Member | PlabdataError | None] = dict.fromkeys(wanted)
+        index = set(wanted)
+        try:
+            async for page in aio.iter_member_pages(_PAGE):
+                for member in page.items:
+                    if member.id in index:
+                        found[member.id] = member
+            return found
+        except PlabdataError:
+            pass
+    out: dict[str, Member | PlabdataError | None] = {}
+    async for member_id, result in run_bounded(wanted, aio.get_member, concurrency=concurrency):
+        if isinstance(result, BaseException) and not isinstance(result, PlabdataError):
+            raise result
+        out[member_id] = result
+    return out
+
+
+async def _verify(
+    aio: AsyncAdmin, ops: list[_Op], count: int, concurrency: int, journal: Journal | None
+) -> None:
+    ids = [op.member_id for op in ops if op.member_id]
+    live = await _fetch(aio, ids, count + len(ids), concurrency)
+    for op in ops:
+        member = live.get(op.member_id or "")
+        if isinstance(member, PlabdataError):
+            op.error = f"applied, but not verified: reading it back failed ({member})"
+            continue
+        problem = _mismatch(member, op)
+        if problem is not None:
+            op.status = "failed"
+            op.error = f"read back after applying: {problem}"
+            if journal is not None:
+                journal.finish(op.key, op.status, error=op.error, member_id=op.member_id)
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def _results(plan: Plan, ops: list[_Op]) -> pd.DataFrame:
+    rows = [op.result() for op in ops]
+    for item in plan.ops[plan.ops["op"] == "unsupported"].to_dict("records"):
+        rows.append(
+            {
+                "row": item["row"],
+                "op": "unsupported",
+                "email": item["email"],
+                "member_id": item["member_id"],
+                "status": "skipped",
+                "error": item["problem"],
+                "attempts": 0,
+            }
+        )
+    for item in plan.unchanged_rows.to_dict("records"):
+        rows.append(
+            {
+                "row": item["row"],
+                "op": "unchanged",
+                "email": item["email"],
+                "member_id": item["member_id"],
+                "status": "skipped",
+                "attempts": 0,
+            }
+        )
+    for item in plan.invalid.to_dict("records"):
+        rows.append(
+            {
+                "row": item["row"],
+                "op": "invalid",
+                "email": item["email"],
+                "status": "invalid",
+                "error": item["problem"],
+                "attempts": 0,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    frame = frame.astype(RESULT_COLUMNS)
+    return frame.sort_values(["row", "op"], na_position="last", kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None or value is pd.NA or pd.isna(value) else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None or value is pd.NA or pd.isna(value) else int(value)

@@ -1,0 +1,507 @@
+"""Diff a desired member list against the live member base: a reviewable, savable ``Plan``.
+
+``plan_member_changes`` is pure (DataFrames in, a :class:`Plan` out) and vectorised: one
+index lookup matches desired rows to current members, then each field is compared column-wise.
+
+What the plan holds, and what it never holds:
+
+- **creates** — new emails, with the fields to set and ``password_source``: ``"sheet"`` (the
+  sheet's ``password`` column) or ``"generated"`` (a strong random password made *at apply
+  time*, sent once and never stored, logged or shown; such members sign in by resetting it or
+  with another sign-in method).
+- **updates** — member id and only the changed fields, each with its before and after value.
+- **deletes** — only with ``delete_missing=True``, capped by ``max_deletes``.
+- **unsupported** — differences the API cannot apply (an email change, ``is_verified`` or the
+  sign-in method of an existing member, custom fields), one line each: reported, never dropped.
+- an **unchanged** count, and the sheet's **invalid** rows when planned from a
+  :class:`~plabdata.SheetResult`.
+
+Passwords: a plan in memory keeps the sheet's passwords as :class:`~plabdata.config.Secret`
+objects; :meth:`Plan.save` writes none of them (only ``password_source``). A loaded plan whose
+creates take their password from the sheet needs it again: ``Plan.load(p).with_passwords(
+read_member_sheet(sheet))`` — ``apply_plan`` refuses to start without it.
+
+Staleness: every update and delete records the member's ``updated_at``; applying refuses a row
+whose member changed since (status ``stale``), so a plan reviewed yesterday cannot overwrite
+today's edits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from plabdata.config import Secret
+from plabdata.errors import PlanError
+from plabdata.members._diff import (
+    INVALID_COLUMNS,
+    OP_COLUMNS,
+    ROW_COLUMNS,
+    Builder,
+    changes_frame,
+    match_rows,
+    normalise,
+    settable,
+    typed,
+)
+from plabdata.members._sheet import SheetResult
+
+PLAN_FORMAT = "plabdata.member-plan"
+PLAN_VERSION = 1
+OPS = ("create", "update", "delete", "unsupported")
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Plan:
+    """What applying a sheet would do. Build with :func:`plan_member_changes`.
+
+    Attributes:
+        ops: one row per create / update / delete / unsupported difference (``op_id``, ``op``,
+            ``row``, ``email``, ``member_id``, ``password_source``, ``expected_updated_at_ms``,
+            ``problem``).
+        changes: one row per (op, field): ``before`` and ``after`` values.
+        unchanged_rows: the rows already in line (``row``, ``email``, ``member_id``).
+        invalid: the sheet rows left out as invalid (``row``, ``email``, ``problem``).
+        plugin_id: the plugin the current members came from (checked when applying).
+        meta: how the plan was made (key, blank_means, source, created_at, current_count).
+    """
+
+    ops: pd.DataFrame
+    changes: pd.DataFrame
+    unchanged_rows: pd.DataFrame
+    invalid: pd.DataFrame
+    plugin_id: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    passwords: dict[str, Secret] = field(default_factory=dict)
+
+    # -- views ------------------------------------------------------------------------------
+
+    def _kind(self, op: str) -> pd.DataFrame:
+        frame = self.to_frame()
+        return frame[frame["op"] == op].reset_index(drop=True)
+
+    @property
+    def creates(self) -> pd.DataFrame:
+        """The creates, one row each (see :meth:`to_frame`)."""
+        return self._kind("create")
+
+    @property
+    def updates(self) -> pd.DataFrame:
+        """The updates: member id, changed ``fields``, ``before`` and ``after`` maps."""
+        return self._kind("update")
+
+    @property
+    def deletes(self) -> pd.DataFrame:
+        """The deletes (only with ``delete_missing=True``)."""
+        return self._kind("delete")
+
+    @property
+    def unsupported(self) -> pd.DataFrame:
+        """Differences the API cannot apply, with the reason in ``problem``."""
+        return self._kind("unsupported")
+
+    @property
+    def unchanged(self) -> int:
+        """How many desired rows already match their member."""
+        return len(self.unchanged_rows)
+
+    def counts(self) -> dict[str, int]:
+        """Ops per kind, plus ``unchanged`` and ``invalid`` rows.
+
+        Example:
+            >>> plan.counts()
+            {'create': 3, 'update': 1, 'delete': 0, 'unsupported': 0, 'unchanged': 9, 'invalid': 1}
+        """
+        by_kind = self.ops["op"].value_counts()
+        out = {op: int(by_kind.get(op, 0)) for op in OPS}
+        return {**out, "unchanged": self.unchanged, "invalid": len(self.invalid)}
+
+    @property
+    def is_empty(self) -> bool:
+        """True when applying would change nothing (no create, update or delete)."""
+        return not self.ops["op"].isin(["create", "update", "delete"]).any()
+
+    @property
+    def needs_passwords(self) -> list[str]:
+        """Emails of creates whose sheet password is not attached (see :meth:`with_passwords`)."""
+        wanted = self.ops.loc[
+            (self.ops["op"] == "create") & (self.ops["password_source"] == "sheet"), "email"
+        ]
+        return [e for e in wanted.tolist() if e not in self.passwords]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per op: ``op, row, email, member_id, fields, before, after,
+        password_source, expected_updated_at, problem`` (``before`` / ``after`` are dicts).
+
+        Example:
+            >>> plan.to_frame().query("op == 'update'")[["email", "fields"]]
+        """
+        cached: pd.DataFrame | None = self.__dict__.get("_frame")
+        if cached is not None:
+            return cached.copy()
+        before, after = _maps(self.changes)
+        fields = {op_id: ", ".join(m) for op_id, m in after.items()}
+        frame = self.ops.drop(columns=["expected_updated_at_ms"]).copy()
+        op_ids = frame["op_id"].tolist()
+        frame.insert(4, "fields", pd.Series([fields.get(i) for i in op_ids], dtype="string"))
+        frame.insert(5, "before", pd.Series([before.get(i, {}) for i in op_ids], dtype=object))
+        frame.insert(6, "after", pd.Series([after.get(i, {}) for i in op_ids], dtype=object))
+        stamps = pd.to_datetime(
+            self.ops["expected_updated_at_ms"].astype("float64"), unit="ms", utc=True
+        )
+        frame.insert(8, "expected_updated_at", stamps.astype("datetime64[ms, UTC]"))
+        frame = frame.drop(columns="op_id")
+        object.__setattr__(self, "_frame", frame)
+        return frame.copy()
+
+    # -- text -------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return (
+            f"Plan(plugin_id={self.plugin_id!r}: {c['create']} creates, {c['update']} "
+            f"updates, {c['delete']} deletes, {c['unchanged']} unchanged, "
+            f"{c['unsupported']} unsupported, {c['invalid']} invalid rows)"
+        )
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, limit: int = 5) -> str:
+        """A readable summary: counts, then the first ``limit`` rows of each kind.
+
+        Example:
+            >>> print(plan.describe(limit=10))
+        """
+        c = self.counts()
+        lines = [repr(self)]
+        if self.is_empty:
+            lines.append("Nothing to do: every valid row already matches its member.")
+        frame = self.to_frame()
+        for op in (*OPS, "invalid"):
+            part = self.invalid if op == "invalid" else frame[frame["op"] == op]
+            if part.empty:
+                continue
+            count = c[op]
+            lines.append(f"\n{op} ({count}):")
+            for item in part.head(limit).to_dict("records"):
+                lines.append("  " + _describe_op(item))
+            if count > limit:
+                lines.append(f"  … and {count - limit} more")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        c = self.counts()
+        cells = "".join(f"<td>{html.escape(k)}: <b>{v}</b></td>" for k, v in c.items())
+        out = [
+            f"<p>Plan for plugin <code>{html.escape(str(self.plugin_id))}</code></p>",
+            f"<table><tr>{cells}</tr></table>",
+        ]
+        frame = self.to_frame()
+        for op in OPS:
+            part = frame[frame["op"] == op]
+            if len(part):
+                out.append(f"<h4>{op} ({len(part)})</h4>")
+                out.append(part.head(20).to_html(index=False, na_rep=""))
+        if len(self.invalid):
+            out.append(f"<h4>invalid rows ({len(self.invalid)})</h4>")
+            out.append(self.invalid.head(20).to_html(index=False, na_rep=""))
+        return "\n".join(out)
+
+    # -- passwords --------------------------------------------------------------------------
+
+    def with_passwords(self, sheet: SheetResult | pd.DataFrame) -> Plan:
+        """A copy with the sheet's passwords attached (a saved plan keeps none).
+
+        Example:
+            >>> plan = Plan.load("plan.json").with_passwords(read_member_sheet("members.xlsx"))
+        """
+        rows = sheet.rows if isinstance(sheet, SheetResult) else sheet
+        if "password" not in rows.columns:
+            raise PlanError("the sheet has no password column")
+        found = {
+            str(email): value if isinstance(value, Secret) else Secret(str(value))
+            for email, value in zip(
+                rows["email"].str.strip().str.lower(), rows["password"], strict=True
+            )
+            if isinstance(email, str) and value is not None and not pd.isna(value)
+        }
+        passwords = {e: found[e] for e in self.needs_passwords if e in found}
+        return replace(self, passwords={**self.passwords, **passwords})
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def op_keys(self) -> pd.Series:
+        """A deterministic journal key per op (indexed by ``op_id``): a hash of the op kind,
+        the member, the expected ``updated_at`` and the target values — never a password.
+        The same plan, or a re-plan of the same sheet against the same state, gives the same
+        keys, so a re-run continues where the last one stopped.
+        """
+        _, after = _maps(self.changes)
+        keys = {}
+        for item in self.ops.to_dict("records"):
+            target = sorted(after.get(item["op_id"], {}).items())
+            parts = [
+                item["op"],
+                item["email"],
+                item["member_id"],
+                item["password_source"],
+                item["expected_updated_at_ms"],
+                target,
+            ]
+            text = json.dumps(parts, default=_json_default)
+            keys[item["op_id"]] = hashlib.sha256(text.encode()).hexdigest()[:32]
+        return pd.Series(keys, dtype="string", name="key")
+
+    # -- files ------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the plan as JSON to review and apply later. No passwords are written.
+
+        Example:
+            >>> plan.save("plan.json"); Plan.load("plan.json").counts() == plan.counts()
+            True
+        """
+        head = {
+            "format": PLAN_FORMAT,
+            "version": PLAN_VERSION,
+            "plugin_id": self.plugin_id,
+            "meta": self.meta,
+        }
+        parts = [json.dumps(head, default=_json_default)[:-1]]
+        for name, frame in (
+            ("ops", self.ops),
+            ("changes", self.changes),
+            ("unchanged", self.unchanged_rows),
+            ("invalid", self.invalid),
+        ):
+            parts.append(f', "{name}": {frame.to_json(orient="records", force_ascii=False)}')
+        text = "".join(parts) + "}\n"
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Plan:
+        """Read a plan written by :meth:`save`.
+
+        Example:
+            >>> plan = Plan.load("plan.json")
+        """
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PlanError(f"{path}: not a readable plan file ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
+            raise PlanError(f"{path}: not a plabdata member plan")
+        if doc.get("version") != PLAN_VERSION:
+            raise PlanError(f"{path}: plan version {doc.get('version')} is not supported")
+        return cls(
+            ops=typed(pd.DataFrame(doc["ops"]), OP_COLUMNS),
+            changes=changes_frame(pd.DataFrame(doc["changes"])),
+            unchanged_rows=typed(pd.DataFrame(doc["unchanged"]), ROW_COLUMNS),
+            invalid=typed(pd.DataFrame(doc["invalid"]), INVALID_COLUMNS),
+            plugin_id=doc.get("plugin_id"),
+            meta=dict(doc.get("meta") or {}),
+        )
+
+
+def plan_member_changes(
+    desired: SheetResult | pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    key: Literal["email", "member_id"] = "email",
+    delete_missing: bool = False,
+    max_deletes: int = 50,
+    blank_means: Literal["keep", "clear"] = "keep",
+    plugin_id: str | None = None,
+) -> Plan:
+    """Plan the creates, updates and deletes that bring ``current`` in line with ``desired``.
+
+    Values are normalised before comparing (blank / NaN / None alike, emails trimmed and
+    lower-cased), so only real differences show. Blank cells leave a field as it is unless
+    ``blank_means="clear"``. Metadata: the API replaces a member's whole map on update, so a
+    sheet's ``metadata.<key>`` columns are *merged* into each member's current map — keys the
+    sheet has no column for are kept (and, with ``blank_means="clear"``, a blank cell removes
+    that one key).
+
+    Args:
+        desired: a :class:`~plabdata.SheetResult` (its invalid rows are carried into the
+            plan) or a DataFrame with the same columns (normalised here, not re-validated).
+        current: the members frame of :func:`plabdata.load_members`.
+        key: match rows to members by ``email`` or by ``member_id``.
+        delete_missing: also delete current members absent from ``desired``.
+        max_deletes: refuse a plan with more deletes than this (raise it on purpose).
+        blank_means: ``"keep"`` (default) or ``"clear"``.
+        plugin_id: the plugin ``current`` came from (default: ``current.attrs["plugin_id"]``).
+
+    Raises:
+        PlanError: duplicate keys in ``desired``, too many deletes, or deletes asked for while
+            the sheet has invalid rows (such a row may be a member you mean to keep).
+
+    Example:
+        >>> plan = plan_member_changes(read_member_sheet("members.xlsx"), load_members(admin))
+        >>> print(plan)
+    """
+    if key not in ("email", "member_id"):
+        raise PlanError(f"key must be 'email' or 'member_id', not {key!r}")
+    if blank_means not in ("keep", "clear"):
+        raise PlanError(f"blank_means must be 'keep' or 'clear', not {blank_means!r}")
+    sheet = desired if isinstance(desired, SheetResult) else None
+    want = normalise(desired.rows if isinstance(desired, SheetResult) else desired, desired=True)
+    have = normalise(current, desired=False)
+    invalid = _invalid_rows(sheet)
+    if delete_missing and len(invalid):
+        raise PlanError(
+            f"refusing to plan deletes: {len(invalid)} row(s) of the sheet are "
+            "invalid, and a member on an unreadable row would be deleted; fix them "
+            "first or plan without delete_missing"
+        )
+    duplicated = want[key].notna() & want[key].duplicated(keep=False)
+    if duplicated.any():
+        rows = want.loc[duplicated, "row"].tolist()
+        raise PlanError(
+            f"desired rows share a {key}: rows {rows[:20]} (read the sheet with "
+            "read_member_sheet to get them as issues)"
+        )
+    if have["member_id"].duplicated().any() or have["email"].dropna().duplicated().any():
+        raise PlanError("the current members frame has duplicate member ids or emails")
+
+    position, moved = match_rows(want, have, key)
+    build = Builder()
+    new = (position < 0) & ~moved
+    if key == "member_id":  # an id the plugin does not know cannot be created with that id
+        unknown = new & want["member_id"].notna().to_numpy()
+        new &= ~unknown
+        build.simple(want[unknown], "unsupported", problem="no member with this member_id")
+    build.creates(want[new], settable(want, with_verified=True))
+    both = position >= 0
+    pairs = want[both].reset_index(drop=True)
+    mine = have.iloc[position[both]].reset_index(drop=True)
+    unchanged = build.updates(
+        pairs, mine, settable(want, with_verified=False), clear=blank_means == "clear"
+    )
+    if delete_missing:
+        keep = set(want[key].dropna()) | set(mine["member_id"])
+        gone = have[~have[key].isin(keep) & ~have["member_id"].isin(keep)]
+        if len(gone) > max_deletes:
+            raise PlanError(
+                f"the plan would delete {len(gone)} members, more than "
+                f"max_deletes={max_deletes}; check the sheet, then raise max_deletes "
+                "to allow it"
+            )
+        build.deletes(gone)
+    ops, changes = build.frames()
+    meta = {
+        "key": key,
+        "blank_means": blank_means,
+        "delete_missing": delete_missing,
+        "source": sheet.source if sheet is not None else "<DataFrame>",
+        "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "current_count": len(have),
+    }
+    return Plan(
+        ops,
+        changes,
+        typed(unchanged, ROW_COLUMNS),
+        invalid,
+        plugin_id or current.attrs.get("plugin_id"),
+        meta,
+        _passwords(want, ops),
+    )
+
+
+def _invalid_rows(sheet: SheetResult | None) -> pd.DataFrame:
+    if sheet is None or sheet.issues.empty:
+        return typed(pd.DataFrame(), INVALID_COLUMNS)
+    issues = sheet.issues.dropna(subset=["row"])
+    problems = issues.assign(text=issues["column"].fillna("") + ": " + issues["problem"])
+    grouped = problems.groupby("row")["text"].agg("; ".join)
+    email_header = next((h for h, t in sheet.header_map.items() if t == "email"), None)
+    emails = (
+        sheet.raw[email_header] if email_header in sheet.raw else pd.Series(dtype=object)
+    ).reindex(grouped.index)
+    frame = pd.DataFrame(
+        {"row": grouped.index, "email": emails.to_numpy(), "problem": grouped.to_numpy()}
+    )
+    return typed(frame, INVALID_COLUMNS)
+
+
+def _passwords(want: pd.DataFrame, ops: pd.DataFrame) -> dict[str, Secret]:
+    if "password" not in want:
+        return {}
+    creates = set(ops.loc[ops["op"] == "create", "email"].dropna())
+    return {
+        str(email): value if isinstance(value, Secret) else Secret(str(value))
+        for email, value in zip(want["email"], want["password"], strict=True)
+        if email in creates and value is not None and not pd.isna(value)
+    }
+
+
+def _maps(changes: pd.DataFrame) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """``({op_id: {field: before}}, {op_id: {field: after}})`` in the plan's field order."""
+    before: dict[int, dict[str, Any]] = {}
+    after: dict[int, dict[str, Any]] = {}
+    for op_id, name, old, new in zip(
+        changes["op_id"].tolist(),
+        changes["field"].tolist(),
+        changes["before"].tolist(),
+        changes["after"].tolist(),
+        strict=True,
+    ):
+        before.setdefault(op_id, {})[name] = old
+        after.setdefault(op_id, {})[name] = new
+    return before, after
+
+
+def _json_default(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, Secret):
+        raise TypeError("refusing to serialise a password")
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _describe_op(item: dict[Any, Any]) -> str:
+    if "fields" not in item:  # an invalid row
+        return f"row {item['row']}: {item['email']!r}: {item['problem']}"
+    where = f"row {item['row']}" if not pd.isna(item["row"]) else "not in sheet"
+    who = item["email"] if not pd.isna(item["email"]) else item["member_id"]
+    head = f"{where}: {item['op']} {who}"
+    if item["op"] == "create":
+        after = item["after"] if isinstance(item["after"], dict) else {}
+        extra = ", ".join(f"{k}={v!r}" for k, v in after.items())
+        return f"{head} (password: {item['password_source']}){'; ' + extra if extra else ''}"
+    if item["op"] == "delete":
+        return f"{head} ({item['member_id']})"
+    before = item["before"] if isinstance(item["before"], dict) else {}
+    after = item["after"] if isinstance(item["after"], dict) else {}
+    diffs = "; ".join(f"{k}: {before.get(k)!r} → {after.get(k)!r}" for k in after)
+    tail = f" — {item['problem']}" if item["op"] == "unsupported" else ""
+    return f"{head}: {diffs}{tail}"
+
+
+def op_key_frame(plan: Plan) -> pd.DataFrame:
+    """The plan's ops with their journal ``key`` column (used by ``apply_plan``)."""
+    return plan.ops.assign(key=plan.ops["op_id"].map(plan.op_keys()).astype("string"))
+
+
+def targets(plan: Plan) -> dict[int, dict[str, Any]]:
+    """``{op_id: {field: after}}`` for each op with changes (used by ``apply_plan``)."""
+    return _maps(plan.changes)[1]

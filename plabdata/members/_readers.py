@@ -1,0 +1,269 @@
+"""Reading member sheets: every cell of a CSV, XLSX, Parquet file or DataFrame, as text.
+
+I/O only, no validation (that is :mod:`plabdata.members._sheet`): decode CSV bytes (BOMs, UTF-8,
+UTF-16, Windows-1252) and sniff the delimiter; read an XLSX sheet with openpyxl, noting which
+cells hold formulas (reported, never evaluated); number rows as a spreadsheet shows them
+(header = row 1), skipping title rows above the header.
+
+    >>> table = read_table("members.csv", None, lambda header: header.lower() == "email")
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from plabdata.config import Secret
+from plabdata.errors import ValidationError
+
+SheetSource = str | os.PathLike[str] | IO[bytes] | pd.DataFrame
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def missing(value: Any) -> bool:
+    """True for None, NA and NaN."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+@dataclass
+class Table:
+    """A sheet as read: its headers, its cells (one column per header), their row numbers."""
+
+    name: str
+    headers: list[str]
+    cells: pd.DataFrame  # one object column per header, str | None (or raw objects)
+    rows: Any  # numpy array of spreadsheet row numbers
+    formulas: dict[str, set[int]] = field(default_factory=dict)
+    #: ``(row, column, value, problem)`` for rows with more values than the header has.
+    shape_issues: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+
+def read_table(
+    source: SheetSource, sheet: str | None, is_email_header: Callable[[str], bool]
+) -> Table:
+    """Every cell of a CSV / XLSX / Parquet file or a DataFrame, with its sheet row number.
+
+    Raises:
+        ValidationError: the file is missing, empty, binary or corrupt (one clear message).
+    """
+    if isinstance(source, pd.DataFrame):
+        return _from_frame(source, "<DataFrame>")
+    is_path = isinstance(source, str | os.PathLike)
+    name = str(source) if is_path else str(getattr(source, "name", "<file>"))
+    try:
+        data = Path(source).read_bytes() if is_path else source.read()  # type: ignore[arg-type,union-attr]
+    except OSError as exc:
+        raise ValidationError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise ValidationError(f"{name}: the file is empty")
+    if data.startswith(b"PK\x03\x04"):
+        return _from_xlsx(data, name, sheet, is_email_header)
+    if data.startswith(b"PAR1"):
+        try:
+            return _from_frame(pd.read_parquet(io.BytesIO(data)), name)
+        except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
+            raise ValidationError(f"{name}: not a readable Parquet file ({exc})") from None
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ValidationError(
+            f"{name}: old binary .xls workbooks are not supported; save it as .xlsx or CSV"
+        )
+    return _from_csv(_decode(data, name), name, is_email_header)
+
+
+def _decode(data: bytes, name: str) -> str:
+    """Decode CSV bytes: BOMs first, then strict UTF-8, then Windows-1252 / Latin-1."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        encodings = ["utf-8-sig"]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ["utf-16"]
+    elif len(data) > 3 and data[1] == 0 and data[3] == 0:
+        encodings = ["utf-16-le"]
+    elif len(data) > 3 and data[0] == 0 and data[2] == 0:
+        encodings = ["utf-16-be"]
+    else:
+        encodings = ["utf-8", "cp1252", "latin-1"]
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" in text:
+            break
+        return text
+    raise ValidationError(
+        f"{name}: not a readable text file (binary content, or an "
+        "encoding other than UTF-8, UTF-16 or Windows-1252)"
+    )
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The candidate delimiter that splits the header line into the most fields."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: len(next(csv.reader([first], delimiter=d))) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 1 else ","
+
+
+def _from_csv(text: str, name: str, is_email_header: Callable[[str], bool]) -> Table:
+    delimiter = _sniff_delimiter(text)
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise ValidationError(f"{name}: not a readable CSV file ({exc})") from None
+    table = _from_records(records, name, lambda v: v if v != "" else None, is_email_header)
+    for header in table.headers:  # CSV has no formulas: '=' text is a formula pasted as text
+        table.formulas[header] = set()
+    return table
+
+
+def _from_xlsx(
+    data: bytes, name: str, sheet: str | None, is_email_header: Callable[[str], bool]
+) -> Table:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception as exc:  # zipfile / lxml / openpyxl each raise their own
+        raise ValidationError(f"{name}: not a readable XLSX workbook ({exc})") from None
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise ValidationError(
+                f"{name}: no sheet named {sheet!r} (sheets: {', '.join(book.sheetnames)})"
+            )
+        ws = book[sheet] if sheet is not None else book.worksheets[0]
+        ws.reset_dimensions()  # some writers store a wrong <dimension>; read what is there
+        records: list[list[Any]] = []
+        formula_cells: list[tuple[int, int]] = []
+        for number, cells in enumerate(ws.iter_rows(min_row=1), start=1):
+            record = []
+            for col, cell in enumerate(cells):
+                if getattr(cell, "data_type", None) == "f":
+                    formula_cells.append((number, col))
+                record.append(cell.value)
+            records.append(record)
+    finally:
+        book.close()
+    table = _from_records(
+        records, f"{name}" + (f" [{sheet}]" if sheet else ""), _cell_text, is_email_header
+    )
+    for number, col in formula_cells:
+        if col < len(table.headers):
+            table.formulas.setdefault(table.headers[col], set()).add(number)
+    for header in table.headers:
+        table.formulas.setdefault(header, set())
+    return table
+
+
+def _cell_text(value: Any) -> str | None:
+    """An XLSX cell as the text a person sees (1.0 → '1', TRUE → 'true')."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    text = str(value)
+    return text if text != "" else None
+
+
+def _from_records(
+    records: list[list[Any]], name: str, convert: Any, is_email_header: Callable[[str], bool]
+) -> Table:
+    """The header is the first row naming an email column among the first rows with content
+    (title rows above it are skipped), else the first row with content."""
+    filled = list(
+        itertools.islice(
+            (i for i, r in enumerate(records) if any(v not in (None, "") for v in r)), 10
+        )
+    )
+    if not filled:
+        raise ValidationError(f"{name}: the file is empty")
+    start = next(
+        (i for i in filled if any(is_email_header(v) for v in records[i] if isinstance(v, str))),
+        filled[0],
+    )
+    header_cells = [convert(v) for v in records[start]]
+    keep = [i for i, h in enumerate(header_cells) if h is not None and str(h).strip()]
+    headers = [str(header_cells[i]).strip() for i in keep]
+    width = len(header_cells)
+    body = records[start + 1 :]
+    numbers = list(range(start + 2, start + 2 + len(body)))
+    shape = []
+    for number, record in zip(numbers, body, strict=True):
+        extra = [v for v in record[width:] if v not in (None, "")]
+        if extra:
+            shape.append(
+                (
+                    number,
+                    "",
+                    "",
+                    f"row has {width + len(extra)} values "
+                    f"but the header has {len(keep)} columns (a stray delimiter?)",
+                )
+            )
+    columns = {
+        h: [convert(r[i]) if i < len(r) else None for r in body]
+        for h, i in zip(_dedupe(headers), keep, strict=True)
+    }
+    cells = pd.DataFrame(columns, dtype=object)
+    return Table(
+        name, list(columns), cells, np.asarray(numbers, dtype=np.int64), shape_issues=shape
+    )
+
+
+def _from_frame(frame: pd.DataFrame, name: str) -> Table:
+    frame = frame.reset_index(drop=True)
+    if (
+        "metadata" in frame.columns
+        and frame["metadata"].map(lambda v: isinstance(v, dict) or v is None).all()
+    ):
+        flat = pd.DataFrame([v or {} for v in frame["metadata"]], index=frame.index)
+        flat.columns = [f"metadata.{k}" for k in flat.columns]
+        frame = pd.concat([frame.drop(columns="metadata"), flat], axis=1)
+    if frame.columns.empty:
+        raise ValidationError(f"{name}: the table has no columns")
+    numbers: Any = np.arange(2, len(frame) + 2, dtype=np.int64)
+    if "row" in frame.columns:  # already a sheet's rows: keep the numbers people saw
+        given = pd.to_numeric(frame["row"], errors="coerce")
+        if given.notna().all() and given.is_unique:
+            numbers = given.astype("int64").to_numpy()
+        frame = frame.drop(columns="row")
+    cells = pd.DataFrame(
+        {str(c): [_frame_cell(v) for v in frame[c]] for c in frame.columns}, dtype=object
+    )
+    table = Table(name, list(cells.columns), cells, numbers)
+    for header in table.headers:
+        table.formulas[header] = set()
+    return table
+
+
+def _frame_cell(value: Any) -> Any:
+    if missing(value):
+        return None
+    if isinstance(value, Secret | dict | list | tuple):
+        return value.reveal() if isinstance(value, Secret) else value
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, str):
+        return value if value != "" else None
+    return _cell_text(value.item() if hasattr(value, "item") else value)
+
+
+def _dedupe(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        seen[h] = seen.get(h, 0) + 1
+        out.append(h if seen[h] == 1 else f"{h} ({seen[h]})")
+    return out

@@ -1,0 +1,411 @@
+"""Read a spreadsheet of members into a validated DataFrame, with every problem named by row.
+
+``read_member_sheet`` accepts what operators actually have: a CSV in any common encoding
+(UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252) and delimiter (``,`` ``;`` tab
+``|``), an XLSX workbook (a named or the first sheet), a Parquet file, or a DataFrame.
+Headers are matched the way people write them (``E-mail``, ``Email Address``, ``First name``,
+``Surname``…); ``metadata.<key>`` / ``meta.<key>`` columns become metadata keys.
+
+The result splits the sheet in two: ``rows`` (the valid rows, normalised) and ``issues``
+(one line per problem: ``row`` as the spreadsheet row number a person sees — header is row 1 —,
+``column`` as written in the sheet, ``value`` — passwords shown as ``***`` —, ``problem``).
+A row with any issue is left out of ``rows``: nothing is sent for it.
+
+Passwords are held as :class:`~plabdata.config.Secret` objects from the moment they are read,
+so no repr, issue, error or export of these frames shows one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from email_validator import EmailNotValidError, validate_email
+
+from plabdata.config import Secret
+from plabdata.errors import ValidationError
+from plabdata.members._readers import SheetSource, missing, read_table
+
+#: The member fields a sheet can set, in the order they appear in ``SheetResult.rows``.
+TEXT_FIELDS = ("name", "given_name", "family_name", "picture_url")
+FIELDS = ("email", *TEXT_FIELDS, "is_verified", "password")
+#: Columns the API never sets; accepted so an edited ``load_members`` export can be re-fed.
+PASSTHROUGH = ("member_id", "sign_in_method")
+MAX_NAME_LENGTH = 256
+MAX_URL_LENGTH = 2048
+#: PluginLab refuses shorter passwords (``400 weak-password``); caught here, before sending.
+MIN_PASSWORD_LENGTH = 6
+MASK = "***"
+_META_PREFIX = re.compile(r"^\s*(?:metadata|meta)\s*\.\s*(?P<key>.*?)\s*$", re.IGNORECASE)
+
+_ALIASES: dict[str, str] = {
+    **dict.fromkeys(("email", "emailaddress", "mail", "emailid", "mailaddress"), "email"),
+    **dict.fromkeys(("givenname", "firstname", "first", "forename"), "given_name"),
+    **dict.fromkeys(("familyname", "lastname", "surname", "last"), "family_name"),
+    **dict.fromkeys(("name", "fullname", "displayname"), "name"),
+    **dict.fromkeys(("verified", "isverified", "emailverified"), "is_verified"),
+    **dict.fromkeys(
+        ("picture", "pictureurl", "avatar", "avatarurl", "photo", "photourl"), "picture_url"
+    ),
+    **dict.fromkeys(("password", "pass"), "password"),
+    **dict.fromkeys(("memberid", "id"), "member_id"),
+    **dict.fromkeys(("signinmethod",), "sign_in_method"),
+}
+_TRUE = frozenset({"true", "yes", "y", "t", "1", "x"})
+_FALSE = frozenset({"false", "no", "n", "f", "0"})
+
+
+@dataclass(frozen=True, repr=False)
+class SheetResult:
+    """What :func:`read_member_sheet` found: the valid rows and every problem.
+
+    Attributes:
+        rows: valid rows, one per member — ``row`` (Int64), ``email`` and the text fields
+            (``string``), ``is_verified`` (``boolean``), ``password`` (``Secret`` objects, only
+            when the sheet has that column), ``metadata.<key>`` (``string``).
+        issues: ``row``, ``column``, ``value``, ``problem`` — one line per problem.
+        source: where the sheet came from (a path, or ``<DataFrame>``).
+        header_map: sheet header → field name, for the columns that were used.
+        ignored_columns: sheet headers that map to no member field (listed, never guessed).
+    """
+
+    rows: pd.DataFrame
+    issues: pd.DataFrame
+    source: str
+    header_map: dict[str, str] = field(default_factory=dict)
+    ignored_columns: tuple[str, ...] = ()
+    raw: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def ok(self) -> bool:
+        """True when the sheet has no issues."""
+        return self.issues.empty
+
+    @property
+    def invalid_rows(self) -> list[int]:
+        """Spreadsheet row numbers left out because of an issue."""
+        return sorted({int(r) for r in self.issues["row"].dropna()})
+
+    def original_rows(self, rows: Iterable[int], *, reveal_passwords: bool = False) -> pd.DataFrame:
+        """The given rows as they were in the sheet (its own headers), indexed by row number.
+
+        The password column is left out unless ``reveal_passwords`` is True: a file written
+        from this frame would otherwise hold passwords in clear text.
+        """
+        wanted = [r for r in dict.fromkeys(int(r) for r in rows) if r in self.raw.index]
+        out = self.raw.loc[wanted].copy()
+        for header, target in self.header_map.items():
+            if target == "password" and header in out.columns:
+                if reveal_passwords:
+                    out[header] = [v.reveal() if isinstance(v, Secret) else v for v in out[header]]
+                else:
+                    out = out.drop(columns=header)
+        out.index.name = "row"
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"SheetResult(source={self.source!r}, valid_rows={len(self.rows)}, "
+            f"invalid_rows={len(self.invalid_rows)}, issues={len(self.issues)})"
+        )
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        head = f"<p><b>{self.source}</b>: {len(self.rows)} valid rows, "
+        head += f"{len(self.invalid_rows)} invalid rows, {len(self.issues)} issues</p>"
+        return head + (self.issues.head(50).to_html(index=False) if len(self.issues) else "")
+
+
+def read_member_sheet(
+    source: SheetSource,
+    *,
+    sheet: str | None = None,
+    columns: Mapping[str, str | None] | None = None,
+    strict: bool = False,
+) -> SheetResult:
+    """Read and validate a sheet of members.
+
+    Args:
+        source: a CSV / XLSX / Parquet path or binary file object, or a DataFrame.
+        sheet: the XLSX worksheet name (default: the first sheet).
+        columns: extra header mapping, sheet header → field (``email``, ``name``,
+            ``given_name``, ``family_name``, ``picture_url``, ``is_verified``, ``password``,
+            ``metadata.<key>``) or None to ignore a column. Wins over the built-in aliases.
+        strict: raise one :class:`ValidationError` listing every issue instead of returning
+            them.
+
+    Returns:
+        A :class:`SheetResult` with the valid rows and the issues.
+
+    Raises:
+        ValidationError: the file cannot be read, is empty, has no email column, or (with
+            ``strict``) any row has a problem. The message says which, never a traceback.
+
+    Example:
+        >>> result = read_member_sheet("data/members_import.csv")
+        >>> result.rows.head(); result.issues
+    """
+    email_keys = {_header_key(k) for k, v in (columns or {}).items() if v == "email"}
+    email_keys |= {k for k, v in _ALIASES.items() if v == "email"}
+    table = read_table(source, sheet, lambda header: _header_key(header) in email_keys)
+    header_map, ignored = _map_headers(table.headers, columns, table.name)
+    issues: list[pd.DataFrame] = [
+        pd.DataFrame(table.shape_issues, columns=["row", "column", "value", "problem"])
+    ]
+    frame = table.cells
+    blank = frame.isna().all(axis=1)
+    frame, row_numbers = frame[~blank.to_numpy()], table.rows[~blank.to_numpy()]
+    if frame.empty:
+        raise ValidationError(f"{table.name}: the sheet has a header but no data rows")
+    frame.index = pd.Index(row_numbers, name="row")
+    raw = frame.copy()
+    out = pd.DataFrame(index=frame.index)
+    for header, target in header_map.items():
+        values = frame[header]
+        if target == "password":
+            raw[header] = pd.Series(
+                [Secret(v) if isinstance(v, str) else None for v in values],
+                index=raw.index,
+                dtype=object,
+            )
+            out[target] = raw[header]
+            short = values.map(lambda v: isinstance(v, str) and len(v) < MIN_PASSWORD_LENGTH)
+            issues.append(
+                _issues(
+                    short,
+                    values,
+                    header,
+                    f"password must be at least "
+                    f"{MIN_PASSWORD_LENGTH} characters (blank: one is generated)",
+                )
+            )
+            continue
+        text = _strip(values)
+        issues.append(_formula_issues(text, header, table.formulas.get(header)))
+        out[target] = text
+    checks = [_check_email, _check_booleans, _check_text, _check_metadata]
+    for check in checks:
+        issues.extend(check(out, header_map))
+    found = [i for i in issues if len(i)]
+    all_issues = _mask_passwords(
+        _issue_frame(pd.concat(found, ignore_index=True) if found else None), header_map
+    )
+    rows = _finish_rows(out, set(all_issues["row"].dropna().astype(int)))
+    result = SheetResult(rows, all_issues, table.name, header_map, tuple(ignored), raw)
+    if strict and len(all_issues):
+        raise ValidationError(_describe(all_issues, table.name), all_issues)
+    return result
+
+
+# ---------------------------------------------------------------------------- headers
+
+
+def _header_key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", header.lower())
+
+
+def _map_headers(
+    headers: list[str], columns: Mapping[str, str | None] | None, name: str
+) -> tuple[dict[str, str], list[str]]:
+    """Sheet header → field; ignored headers. Two headers for one field is an error."""
+    user = {_header_key(k): v for k, v in (columns or {}).items()}
+    valid_targets = set(FIELDS) | set(PASSTHROUGH)
+    mapping: dict[str, str] = {}
+    ignored: list[str] = []
+    for header in headers:
+        if header in (columns or {}):
+            target = (columns or {})[header]
+        elif _header_key(header) in user:
+            target = user[_header_key(header)]
+        elif match := _META_PREFIX.match(header):
+            target = f"metadata.{match['key']}" if match["key"] else None
+        else:
+            target = _ALIASES.get(_header_key(header))
+        if target is None:
+            ignored.append(header)
+            continue
+        if target not in valid_targets and not target.startswith("metadata."):
+            raise ValidationError(f"{name}: columns= maps {header!r} to unknown field {target!r}")
+        if target in mapping.values():
+            other = next(h for h, t in mapping.items() if t == target)
+            raise ValidationError(
+                f"{name}: columns {other!r} and {header!r} both mean "
+                f"{target}; remove one or map it with columns="
+            )
+        mapping[header] = target
+    if "email" not in mapping.values():
+        raise ValidationError(
+            f"{name}: no email column (found: {', '.join(repr(h) for h in headers)}); "
+            "name one 'email' or pass columns={'<your header>': 'email'}"
+        )
+    return mapping, ignored
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _strip(values: pd.Series) -> pd.Series:
+    text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+    return text.map(lambda v: None if v == "" else v)
+
+
+def _issues(mask: pd.Series, values: pd.Series, column: str, problem: Any) -> pd.DataFrame:
+    hit = values[mask.fillna(False).astype(bool)]
+    texts = problem if isinstance(problem, pd.Series) else pd.Series(problem, index=hit.index)
+    return pd.DataFrame(
+        {
+            "row": hit.index,
+            "column": column,
+            "value": hit.map(lambda v: "" if missing(v) else str(v)).to_numpy(),
+            "problem": texts.loc[hit.index].to_numpy(),
+        }
+    )
+
+
+def _formula_issues(values: pd.Series, header: str, xlsx_cells: set[int] | None) -> pd.DataFrame:
+    starts = values.map(lambda v: isinstance(v, str) and v.startswith("="))
+    mask = starts | values.index.isin(list(xlsx_cells or ()))
+    return _issues(
+        mask,
+        values,
+        header,
+        "formula cell: plabdata reads values, not formulas (copy and paste as values)",
+    )
+
+
+def _header_for(header_map: Mapping[str, str], target: str) -> str:
+    return next(h for h, t in header_map.items() if t == target)
+
+
+def _check_email(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+    header = _header_for(header_map, "email")
+    raw = out["email"]
+    found: list[pd.DataFrame] = [_issues(raw.isna(), raw, header, "email is missing")]
+    lowered = raw.map(lambda v: v.lower() if isinstance(v, str) else v)
+    verdicts = {e: _validate_email(e) for e in lowered.dropna().unique()}
+    normalised = lowered.map(lambda v: verdicts[v][0] if isinstance(v, str) else None)
+    problems = lowered.map(lambda v: verdicts[v][1] if isinstance(v, str) else None)
+    skip = raw.map(lambda v: isinstance(v, str) and v.startswith("="))
+    found.append(_issues(problems.notna() & ~skip, raw, header, problems))
+    out["email"] = normalised
+    dup = normalised.notna() & normalised.duplicated(keep=False)
+    if dup.any():
+        groups = normalised[dup].groupby(normalised[dup]).groups
+        text = {
+            e: f"duplicate email {e!r} on rows "
+            f"{', '.join(map(str, idx[:-1]))} and {idx[-1]} (case-insensitive): "
+            "keep one"
+            for e, idx in groups.items()
+        }
+        found.append(_issues(dup, raw, header, normalised[dup].map(text)))
+    return found
+
+
+def _validate_email(email: str) -> tuple[str | None, str | None]:
+    try:
+        info = validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return None, f"not a valid email address: {exc}"
+    return info.normalized.lower(), None
+
+
+def _check_booleans(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+    if "is_verified" not in out:
+        return []
+    raw = out["is_verified"]
+    lowered = raw.map(lambda v: v.lower() if isinstance(v, str) else v)
+    parsed = lowered.map(lambda v: True if v in _TRUE else False if v in _FALSE else None)
+    bad = raw.notna() & parsed.isna()
+    out["is_verified"] = parsed.astype("boolean")
+    return [
+        _issues(
+            bad,
+            raw,
+            _header_for(header_map, "is_verified"),
+            "not a yes/no value (use yes/no, true/false, 1/0, x or blank)",
+        )
+    ]
+
+
+def _check_text(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+    found = []
+    for target in (*TEXT_FIELDS, *PASSTHROUGH):
+        if target not in out:
+            continue
+        values, header = out[target], _header_for(header_map, target)
+        not_text = values.map(lambda v: not missing(v) and not isinstance(v, str))
+        found.append(_issues(not_text, values, header, "must be text"))
+        lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0)
+        limit = MAX_URL_LENGTH if target == "picture_url" else MAX_NAME_LENGTH
+        found.append(_issues(lengths > limit, values, header, f"longer than {limit} characters"))
+        if target == "picture_url":
+            bad = values.map(
+                lambda v: (
+                    isinstance(v, str)
+                    and not v.startswith("=")
+                    and re.match(r"^https?://\S+$", v, re.IGNORECASE) is None
+                )
+            )
+            found.append(_issues(bad, values, header, "not an http(s) URL"))
+    return found
+
+
+def _check_metadata(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+    found = []
+    for header, target in header_map.items():
+        if target.startswith("metadata."):
+            values = out[target]
+            bad = values.map(lambda v: not missing(v) and not isinstance(v, str))
+            found.append(
+                _issues(
+                    bad,
+                    values,
+                    header,
+                    "metadata values must be text, not "
+                    + values[bad].map(lambda v: type(v).__name__),
+                )
+            )
+    return found
+
+
+def _issue_frame(frame: pd.DataFrame | None) -> pd.DataFrame:
+    if frame is None or frame.empty:
+        frame = pd.DataFrame({"row": [], "column": [], "value": [], "problem": []})
+    frame = frame.astype(
+        {"row": "Int64", "column": "string", "value": "string", "problem": "string"}
+    )
+    return frame.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
+
+
+def _mask_passwords(issues: pd.DataFrame, header_map: Mapping[str, str]) -> pd.DataFrame:
+    secret_headers = [h for h, t in header_map.items() if t == "password"]
+    issues.loc[issues["column"].isin(secret_headers), "value"] = MASK
+    return issues
+
+
+def _finish_rows(out: pd.DataFrame, bad_rows: set[int]) -> pd.DataFrame:
+    rows = out[~out.index.isin(list(bad_rows))].reset_index()
+    dtypes = {c: "string" for c in rows.columns if c not in ("row", "is_verified", "password")}
+    rows = rows.astype({"row": "Int64", **dtypes})
+    order = [
+        "row",
+        *[c for c in (*FIELDS, *PASSTHROUGH) if c in rows],
+        *sorted(str(c) for c in rows if str(c).startswith("metadata.")),
+    ]
+    return rows[order].reset_index(drop=True)
+
+
+def _describe(issues: pd.DataFrame, name: str, limit: int = 50) -> str:
+    rows = issues["row"].dropna().nunique()
+    lines = [f"{name}: {len(issues)} problem(s) in {rows} row(s)"]
+    for item in issues.head(limit).to_dict("records"):
+        where = f"row {item['row']}" if not pd.isna(item["row"]) else "sheet"
+        value = f" {item['value']!r}" if item["value"] else ""
+        lines.append(f"  {where}, {item['column']}{value}: {item['problem']}")
+    if len(issues) > limit:
+        lines.append(f"  … and {len(issues) - limit} more (all in .issues)")
+    return "\n".join(lines)

@@ -34,6 +34,8 @@ ENV_CERT_URL = "PLUGINLAB_CERT_URL"
 ENV_EVENT_URL = "PLUGINLAB_EVENT_URL"
 ENV_MONETIZATION_URL = "PLUGINLAB_MONETIZATION_URL"
 ENV_RATE_LIMIT = "PLABDATA_RATE_LIMIT"
+#: Where plabdata keeps its own state (default journals, snapshot stores): see ``jobs``.
+ENV_HOME = "PLABDATA_HOME"
 
 
 class Secret:

@@ -27,3 +27,13 @@ SIGN_IN_METHODS = (
     "microsoft",
 )
 PROVIDERS = ("google", "github", "gitlab", "microsoft")
+
+#: ``iss`` of PluginLab's user tokens; its token articles require the check ([TOK1]).
+DEFAULT_ISSUER = "https://auth.pluginlab.ai"
+
+#: Members per page. PluginLab's RESTful API article says ``limit`` is "a number between 1 and
+#: 50"; its Python SDK page says "up to 100"; the official client defaults to 50. The client
+#: asks for 50 (the size every reading accepts) and survives a server that caps lower.
+PAGE_SIZE = 50
+#: The largest page any public document allows (the SDK page's "up to 100").
+MAX_DOCUMENTED_PAGE_SIZE = 100

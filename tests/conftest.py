@@ -15,6 +15,14 @@ from plabdata.emulator import EmulatorHandle, running
 from plabdata.emulator import official_app as emulator_official_app
 
 
+@pytest.fixture(autouse=True)
+def plabdata_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own PLABDATA_HOME: default journals never leak between tests."""
+    home = tmp_path_factory.mktemp("plabdata-home")
+    monkeypatch.setenv("PLABDATA_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmulatorHandle]:
     """The session's emulator (thread mode, empty). Prefer ``emu``, which resets it."""

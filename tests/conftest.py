@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pluginlab_admin
 import pytest
 
-from plabdata.emulator import EmulatorHandle, running
+from plabdata.emulator import EmulatorHandle, Profile, running
 from plabdata.emulator import official_app as emulator_official_app
 
 
@@ -34,6 +34,7 @@ def emulator() -> Iterator[EmulatorHandle]:
 def emu(emulator: EmulatorHandle) -> EmulatorHandle:
     """The session's emulator with its data, counters and faults reset."""
     emulator.clear_faults()
+    emulator.set_profile(Profile())
     emulator.reset()
     return emulator
 

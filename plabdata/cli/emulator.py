@@ -13,6 +13,7 @@ import click
 
 from plabdata.cli._base import errors_to_exit, main
 from plabdata.emulator.faults import Faults, FaultsInvalid
+from plabdata.emulator.profile import OVER_CAP_CHOICES, Profile, ProfileInvalid
 from plabdata.emulator.server import SECRET_ENV, serve
 
 
@@ -43,6 +44,21 @@ def emulator() -> None:
 @click.option(
     "--drop-rate", type=float, default=0.0, help="Fraction of writes committed, then dropped."
 )
+@click.option(
+    "--page-cap",
+    type=int,
+    default=Profile().page_cap,
+    show_default=True,
+    help="Largest page GET /members serves: 50 (PluginLab's RESTful API article) or 100 "
+    "(its Python SDK page).",
+)
+@click.option(
+    "--over-cap",
+    type=click.Choice(OVER_CAP_CHOICES),
+    default=Profile().over_cap,
+    show_default=True,
+    help="A limit above the cap: reject it with 400, or serve a short page silently.",
+)
 @click.option("--plugin-id", help="Plugin id to serve (default: the stored one, or plg_emulator).")
 @click.option(
     "--secret",
@@ -62,6 +78,8 @@ def serve_command(
     rate_limit: float | None,
     burst: float | None,
     drop_rate: float,
+    page_cap: int,
+    over_cap: str,
     plugin_id: str | None,
     secret: str | None,
 ) -> None:
@@ -76,7 +94,8 @@ def serve_command(
             drop_rate=drop_rate,
             random_seed=random_seed,
         )
-    except FaultsInvalid as exc:
+        profile = Profile(page_cap=page_cap, over_cap=over_cap)  # type: ignore[arg-type]
+    except (FaultsInvalid, ProfileInvalid) as exc:
         raise click.UsageError(str(exc)) from None
     try:
         serve(
@@ -86,6 +105,7 @@ def serve_command(
             seed=seed,
             random_seed=random_seed,
             faults=faults,
+            profile=profile,
             plugin_id=plugin_id,
             secret=secret,
             echo=click.echo,

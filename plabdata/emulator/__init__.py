@@ -14,6 +14,7 @@ from plabdata.emulator.app import ConnectionDropped, create_app
 from plabdata.emulator.faults import Faults
 from plabdata.emulator.handle import EmulatorHandle, official_app, settings_for
 from plabdata.emulator.model import PLANS, Plan
+from plabdata.emulator.profile import Profile
 from plabdata.emulator.seed import ANCHOR_MS, seed_members
 from plabdata.emulator.server import running, serve
 from plabdata.emulator.state import DEFAULT_PLUGIN_ID, EmulatorState
@@ -27,6 +28,7 @@ __all__ = [
     "EmulatorState",
     "Faults",
     "Plan",
+    "Profile",
     "create_app",
     "official_app",
     "running",

@@ -48,6 +48,7 @@ from plabdata.emulator.model import (
     now_ms,
     quota_usage,
 )
+from plabdata.emulator.profile import Profile
 from plabdata.emulator.state import EmulatorState
 from plabdata.emulator.store import MemberExists
 from plabdata.wire import PLUGIN_ID_HEADER, SECRET_HEADER
@@ -56,7 +57,6 @@ CERT_PATH = "/admin/v1/cert"
 MEMBERS = "/admin/plugins/{plugin_id}/members"
 REFRESH_PATH = MEMBERS + "/{member_id}/identities/{provider}/refresh"  # inferred, see DESIGN
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
 MIN_PASSWORD = 6
 MAX_EVENT_SOURCE = 10
 
@@ -95,12 +95,27 @@ def decode_cursor(token: str) -> str:
     return member_id
 
 
-def _parse_limit(raw: str | None) -> int:
+def _parse_limit(raw: str | None, profile: Profile) -> int:
+    """The page size to serve for ``limit=raw`` under ``profile`` (see ``docs/emulator.md``)."""
     if raw is None:
-        return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise Problem(400, "invalid-limit", f"limit must be an integer from 1 to {MAX_LIMIT}.")
-    return int(raw)
+        return min(DEFAULT_LIMIT, profile.page_cap)
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise Problem(
+            400, "invalid-limit", f"limit must be an integer from 1 to {profile.page_cap}."
+        )
+    limit = int(raw)
+    if limit > profile.page_cap:
+        if profile.over_cap == "reject":
+            raise Problem(
+                400, "invalid-limit", f"limit must be an integer from 1 to {profile.page_cap}."
+            )
+        return profile.page_cap
+    return limit
+
+
+#: What the first page's ``startAfter`` may say: absent, empty, the official client's text
+#: ``None``, or the RESTful API article's ``null``.
+FIRST_PAGE_MARKERS = frozenset({"", "None", "null"})
 
 
 class ContractApi:
@@ -162,10 +177,13 @@ class ContractApi:
     async def list_members(self, request: Request) -> Response:
         """``{items, total, nextPageToken}``: a page of members in id order (keyset)."""
         query = request.query_params
-        limit = _parse_limit(query.get("limit"))
+        limit = _parse_limit(query.get("limit"), self.state.profile)
         start_after = query.get("startAfter")
-        # The official client sends the literal text "None" for the first page.
-        after = None if start_after in (None, "", "None") else decode_cursor(start_after)
+        after = (
+            None
+            if start_after is None or start_after in FIRST_PAGE_MARKERS
+            else decode_cursor(start_after)
+        )
         members, more = self.store.list_members(after, limit)
         token = encode_cursor(members[-1].id) if more and members else None
         return json_response(

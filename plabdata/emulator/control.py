@@ -27,6 +27,7 @@ from plabdata.emulator._http import (
 )
 from plabdata.emulator.faults import Faults, FaultsInvalid
 from plabdata.emulator.model import PLANS, PROVIDERS, IdentityRecord, MemberRecord
+from plabdata.emulator.profile import Profile, ProfileInvalid
 from plabdata.emulator.seed import seed_members
 from plabdata.emulator.state import EmulatorState
 
@@ -69,6 +70,8 @@ class ControlApi:
             RawPathRoute(PREFIX + "/seed", self.seed, methods=["POST"]),
             RawPathRoute(PREFIX + "/faults", self.get_faults, methods=["GET"]),
             RawPathRoute(PREFIX + "/faults", self.put_faults, methods=["PUT"]),
+            RawPathRoute(PREFIX + "/profile", self.get_profile, methods=["GET"]),
+            RawPathRoute(PREFIX + "/profile", self.put_profile, methods=["PUT"]),
             RawPathRoute(PREFIX + "/stats", self.stats, methods=["GET"]),
             RawPathRoute(PREFIX + "/tokens", self.mint_token, methods=["POST"]),
             RawPathRoute(PREFIX + "/keys/rotate", self.rotate_key, methods=["POST"]),
@@ -123,6 +126,20 @@ class ControlApi:
             raise Problem(400, "invalid-faults", str(exc)) from None
         self.state.faults.configure(faults)
         return json_response(faults.to_json())
+
+    async def get_profile(self, request: Request) -> Response:
+        """The documented reading the emulator plays (page cap, …)."""
+        return json_response(self.state.profile.to_json())
+
+    async def put_profile(self, request: Request) -> Response:
+        """Replace the profile (absent settings take their defaults)."""
+        body = await read_object(request, allow_empty=True)
+        try:
+            profile = Profile.from_json(body)
+        except (ProfileInvalid, TypeError) as exc:
+            raise Problem(400, "invalid-profile", str(exc)) from None
+        self.state.profile = profile
+        return json_response(profile.to_json())
 
     async def stats(self, request: Request) -> Response:
         """Stored counts and the contract requests served since start or reset."""

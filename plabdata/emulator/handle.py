@@ -17,6 +17,7 @@ import httpx
 
 from plabdata.config import Secret, Settings
 from plabdata.emulator.faults import Faults
+from plabdata.emulator.profile import Profile
 from plabdata.errors import error_for_status
 
 CONTROL = "/_emulator"
@@ -145,6 +146,19 @@ class EmulatorHandle:
     def clear_faults(self) -> None:
         """No latency, errors, rate limit or drops."""
         self.set_faults(Faults())
+
+    def profile(self) -> Profile:
+        """The documented reading in force (page cap, what a larger limit gets, …)."""
+        return Profile.from_json(self._call("GET", "/profile"))
+
+    def set_profile(self, profile: Profile | None = None, /, **settings: Any) -> Profile:
+        """Play another reading: ``set_profile(Profile(page_cap=100))`` or
+        ``set_profile(over_cap="short")``; settings not given take their defaults."""
+        if profile is None:
+            profile = Profile(**settings)
+        elif settings:
+            raise TypeError("pass either a Profile value or keyword settings, not both")
+        return Profile.from_json(self._call("PUT", "/profile", profile.to_json()))
 
     def stats(self) -> dict[str, Any]:
         """Stored counts and contract requests served since start or the last reset.

@@ -34,6 +34,7 @@ from plabdata.config import ENV_AUTH_URL, Settings
 from plabdata.emulator.app import TRANSPORT_EXTENSION, create_app
 from plabdata.emulator.faults import Faults
 from plabdata.emulator.handle import EmulatorHandle, settings_for
+from plabdata.emulator.profile import Profile
 from plabdata.emulator.seed import seed_members
 from plabdata.emulator.state import DEFAULT_PLUGIN_ID, EmulatorState
 
@@ -199,6 +200,7 @@ def running(
     random_seed: int = 0,
     db: str | Path | None = None,
     faults: Faults | None = None,
+    profile: Profile | None = None,
     plugin_id: str = DEFAULT_PLUGIN_ID,
     secret: str | None = None,
     host: str = "127.0.0.1",
@@ -212,6 +214,7 @@ def running(
         random_seed: seed of the demo data.
         db: SQLite file to keep state in; None keeps it in memory.
         faults: fault knobs to start with.
+        profile: the documented reading to play (default: the strictest, pages of 50).
         plugin_id: the plugin id to answer to.
         secret: admin secret; None keeps the one stored in ``db``, else a random one.
         host: interface to listen on.
@@ -249,6 +252,8 @@ def running(
         _wait_until_answering(handle)
         if faults is not None:
             handle.set_faults(faults)
+        if profile is not None:
+            handle.set_profile(profile)
         if seed and handle.stats()["members"] == 0:
             handle.seed(seed, random_seed)
         yield handle
@@ -265,6 +270,7 @@ def serve(
     seed: int = 0,
     random_seed: int = 0,
     faults: Faults | None = None,
+    profile: Profile | None = None,
     plugin_id: str | None = None,
     secret: str | None = None,
     echo: Callable[[str], None] = print,
@@ -278,7 +284,7 @@ def serve(
         OSError: the port is taken (raised before anything is printed).
     """
     sock = bind_socket(host, port)
-    state = EmulatorState(db=db, plugin_id=plugin_id, secret=secret, faults=faults)
+    state = EmulatorState(db=db, plugin_id=plugin_id, secret=secret, faults=faults, profile=profile)
     try:
         if seed and state.store.count_members() == 0:
             seed_members(state.store, seed, random_seed=random_seed, plugin_id=state.plugin_id)

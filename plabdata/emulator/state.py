@@ -16,6 +16,7 @@ from typing import Any
 from plabdata.config import Secret
 from plabdata.emulator.faults import FaultInjector, Faults
 from plabdata.emulator.keys import KeyRing
+from plabdata.emulator.profile import Profile
 from plabdata.emulator.store import Store
 
 DEFAULT_PLUGIN_ID = "plg_emulator"
@@ -57,6 +58,7 @@ class EmulatorState:
         plugin_id: the plugin id to answer to; None keeps the stored one (or the default).
         secret: the admin secret; None keeps the stored one (or makes a random one).
         faults: initial fault knobs.
+        profile: which documented reading to play (page cap…); default the strictest.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class EmulatorState:
         plugin_id: str | None = None,
         secret: str | None = None,
         faults: Faults | None = None,
+        profile: Profile | None = None,
     ) -> None:
         self.store = Store(db)
         self.plugin_id = plugin_id or self.store.get_meta("plugin_id") or DEFAULT_PLUGIN_ID
@@ -77,6 +80,7 @@ class EmulatorState:
         self._secret_bytes = secret_text.encode()
         self.keys = KeyRing(self.store)
         self.faults = FaultInjector(faults)
+        self.profile = profile or Profile()
         self.counters = RequestCounters()
 
     def secret_matches(self, candidate: str | None) -> bool:

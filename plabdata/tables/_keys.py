@@ -12,6 +12,7 @@ the address as the sheet spells it.
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from collections.abc import Iterable
 
@@ -28,10 +29,9 @@ def _domain_to_unicode(domain: str) -> str:
             try:
                 label = idna.decode(label)
             except idna.IDNAError:
-                try:
+                # IDNA 2003's looser rules, else not punycode at all: compare it as written.
+                with contextlib.suppress(UnicodeError):
                     label = label.encode("ascii").decode("idna")
-                except UnicodeError:
-                    pass  # not valid punycode: compare it as written
         labels.append(label)
     return ".".join(labels)
 

@@ -22,6 +22,7 @@ from plabdata.wire import (
     DEFAULT_AUTH_URL,
     DEFAULT_CERT_URL,
     DEFAULT_EVENT_URL,
+    DEFAULT_ISSUER,
     DEFAULT_MONETIZATION_URL,
     PLUGIN_ID_HEADER,
     SECRET_HEADER,
@@ -33,7 +34,10 @@ ENV_AUTH_URL = "PLUGINLAB_AUTH_URL"
 ENV_CERT_URL = "PLUGINLAB_CERT_URL"
 ENV_EVENT_URL = "PLUGINLAB_EVENT_URL"
 ENV_MONETIZATION_URL = "PLUGINLAB_MONETIZATION_URL"
+#: The ``iss`` user tokens must carry; only for a self-hosted PluginLab-compatible issuer.
+ENV_ISSUER = "PLUGINLAB_ISSUER"
 ENV_RATE_LIMIT = "PLABDATA_RATE_LIMIT"
+ENV_TIMEOUT = "PLABDATA_TIMEOUT"
 #: Where plabdata keeps its own state (default journals, snapshot stores): see ``jobs``.
 ENV_HOME = "PLABDATA_HOME"
 
@@ -82,7 +86,11 @@ class Settings:
     its limit (``RateLimit-Limit``) the client moves to 97 % of it; it backs off on 429s and
     climbs back while healthy. ``max_rate``, when set, is a hard ceiling the client never
     exceeds whatever the server says. ``concurrency`` bounds requests in flight per bulk job;
-    ``max_attempts`` and ``max_retry_seconds`` bound the retries of one call.
+    ``max_attempts`` and ``max_retry_seconds`` bound the retries of one call. ``timeout`` is
+    the total deadline of one request, connect to last byte (``PLABDATA_TIMEOUT``; a server
+    that accepts and never answers, or trickles its answer, is given up after a few of them
+    and the error names its URL and the setting that chose it). ``issuer`` is the
+    ``iss`` a user token must carry (PluginLab's, unless you run a compatible issuer).
     """
 
     plugin_id: str
@@ -97,6 +105,7 @@ class Settings:
     concurrency: int = 48
     max_attempts: int = 12
     max_retry_seconds: float = 300.0
+    issuer: str = DEFAULT_ISSUER
 
     def __post_init__(self) -> None:
         if isinstance(self.secret, str):
@@ -111,8 +120,12 @@ class Settings:
             raise ConfigError("rate_limit and max_rate must be > 0 requests per second")
         if self.max_rate is not None and self.rate_limit > self.max_rate:
             object.__setattr__(self, "rate_limit", float(self.max_rate))
+        if not self.timeout > 0:
+            raise ConfigError("timeout must be > 0 seconds")
         if self.concurrency < 1:
             raise ConfigError("concurrency must be >= 1")
+        if not self.issuer:
+            raise ConfigError(f"no token issuer: pass issuer= or unset {ENV_ISSUER}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -125,12 +138,14 @@ class Settings:
             "cert_url": env.get(ENV_CERT_URL, DEFAULT_CERT_URL),
             "event_url": env.get(ENV_EVENT_URL, DEFAULT_EVENT_URL),
             "monetization_url": env.get(ENV_MONETIZATION_URL, DEFAULT_MONETIZATION_URL),
+            "issuer": env.get(ENV_ISSUER) or DEFAULT_ISSUER,
         }
-        if env.get(ENV_RATE_LIMIT):
-            try:
-                values["max_rate"] = float(env[ENV_RATE_LIMIT])
-            except ValueError as exc:
-                raise ConfigError(f"{ENV_RATE_LIMIT} must be a number") from exc
+        for name, key in ((ENV_RATE_LIMIT, "max_rate"), (ENV_TIMEOUT, "timeout")):
+            if env.get(name):
+                try:
+                    values[key] = float(env[name])
+                except ValueError as exc:
+                    raise ConfigError(f"{name} must be a number, not {env[name]!r}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -161,4 +176,6 @@ class Settings:
             (ENV_EVENT_URL, self.event_url),
             (ENV_MONETIZATION_URL, self.monetization_url),
         ]
+        if self.issuer != DEFAULT_ISSUER:  # the usual block stays as it was
+            pairs.append((ENV_ISSUER, self.issuer))
         return [f"export {name}={value}" for name, value in pairs]

@@ -11,9 +11,11 @@
     │   ├── NotFound                404
     │   ├── Conflict                409 (e.g. "member-already-exists")
     │   ├── RateLimited             429, with retry_after seconds when the server said
-    │   └── ServerError             5xx
+    │   ├── ServerError             5xx
+    │   └── UnexpectedResponse      2xx whose body is not JSON or not the documented shape
     ├── TransportError              no answer: connect error, timeout, dropped connection
-    │                               (``sent`` says whether the request may have reached the server)
+    │                               (``sent`` says whether the request may have reached the
+    │                               server; ``url`` and ``setting`` say what to check)
     ├── PaginationError             a member walk that would loop or overrun ``total``
     ├── ValidationError             input rows that fail validation (``issues`` DataFrame)
     ├── PlanError                   a plan that cannot be built or applied as asked
@@ -22,6 +24,7 @@
     │   ├── TokenMalformed          not a JWT, or missing claims
     │   ├── TokenExpired            ``exp`` in the past (or ``iat`` in the future)
     │   ├── TokenAudienceError      ``aud`` is not ``plugin:{pluginId}:admin``
+    │   ├── TokenIssuerError        ``iss`` is not the trusted issuer (``wire.DEFAULT_ISSUER``)
     │   └── TokenSignatureError     bad signature, wrong algorithm, unknown key
     └── WebhookError                a webhook that does not verify
         ├── WebhookSignatureError   signature missing or wrong
@@ -120,25 +123,58 @@ class ServerError(ApiError):
     """5xx: the server failed. For writes the outcome is unknown (see ``in_doubt``)."""
 
 
+class UnexpectedResponse(ApiError):
+    """A success status whose body plabdata cannot read: not JSON, or not the documented
+    shape (e.g. a page without ``items``). Nothing is guessed from such an answer."""
+
+
 class TransportError(PlabdataError):
     """No HTTP answer. ``sent`` is False only when the request surely never left (connect error).
 
     A write that failed with ``sent=True`` may or may not have been applied: it is in doubt.
+    ``kind`` classifies the failure (``refused``, ``dns``, ``tls``, ``connect-timeout``,
+    ``timeout``, ``dropped``, ``protocol``); ``url`` is the server's base URL and ``setting``
+    the environment variable that chose it, so the message says what to fix.
     """
 
-    def __init__(self, method: str, path: str, reason: str, *, sent: bool) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        reason: str,
+        *,
+        sent: bool,
+        kind: str = "dropped",
+        url: str | None = None,
+        setting: str | None = None,
+    ) -> None:
         self.method = method
         self.path = path
         self.reason = reason
         self.sent = sent
-        super().__init__(f"{method} {path}: {reason}")
+        self.kind = kind
+        self.url = url
+        self.setting = setting
+        hint = f" — check {setting}" if setting else ""
+        super().__init__(f"{method} {path}: {reason}{hint}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_transport, (self.method, self.path, self.reason, self.sent))
+        return (
+            _rebuild_transport,
+            (self.method, self.path, self.reason, self.sent, self.kind, self.url, self.setting),
+        )
 
 
-def _rebuild_transport(method: str, path: str, reason: str, sent: bool) -> TransportError:
-    return TransportError(method, path, reason, sent=sent)
+def _rebuild_transport(
+    method: str,
+    path: str,
+    reason: str,
+    sent: bool,
+    kind: str = "dropped",
+    url: str | None = None,
+    setting: str | None = None,
+) -> TransportError:
+    return TransportError(method, path, reason, sent=sent, kind=kind, url=url, setting=setting)
 
 
 class PaginationError(PlabdataError):
@@ -175,6 +211,10 @@ class TokenExpired(TokenError):
 
 class TokenAudienceError(TokenError):
     """The token was issued for another plugin (``aud`` mismatch)."""
+
+
+class TokenIssuerError(TokenError):
+    """The token's ``iss`` is not the issuer the verifier trusts (another identity provider)."""
 
 
 class TokenSignatureError(TokenError):

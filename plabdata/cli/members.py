@@ -34,12 +34,7 @@ def export(out: Path, with_: str, progress: bool) -> None:
     as formulas. Settings come from the PLUGINLAB_* environment variables.
     """
     from plabdata.client._sync import connect
-    from plabdata.members._loaders import (
-        join_member_base,
-        load_identities,
-        load_members,
-        load_quota_usage,
-    )
+    from plabdata.members._loaders import load_member_base
     from plabdata.tables._export import export_frame
 
     parts = {p.strip() for p in with_.split(",") if p.strip()}
@@ -52,11 +47,8 @@ def export(out: Path, with_: str, progress: bool) -> None:
     if out.suffix.lower() not in (".parquet", ".csv", ".xlsx"):
         raise click.BadParameter("OUT must end in .parquet, .csv or .xlsx", param_hint="OUT")
     with connect() as admin:
-        frame = load_members(admin, progress=progress)
-        identities = (
-            load_identities(admin, frame, progress=progress) if "identities" in parts else None
+        frame = load_member_base(
+            admin, include=[p for p in EXPORT_PARTS if p in parts], progress=progress
         )
-        quota = load_quota_usage(admin, frame, progress=progress) if "quota" in parts else None
-        frame = join_member_base(frame, identities, quota)
     export_frame(frame, out)
     click.echo(f"wrote {len(frame):,} members ({len(frame.columns)} columns) to {out}")

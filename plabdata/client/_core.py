@@ -12,19 +12,22 @@ retry. The blocking facade over it is :class:`~plabdata.Admin`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import itertools
 import logging
+import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import certifi
 import httpx
 
+from plabdata.client._pagination import MemberPager, smaller_page_size
 from plabdata.client._ratelimit import RateLimiter
-from plabdata.client._records import Identity, Member, MembersPage, QuotaUsage
+from plabdata.client._records import Identity, Member, MembersPage, QuotaUsage, ShapeError
 from plabdata.client._retry import (
     is_in_doubt,
     is_transient,
@@ -34,15 +37,23 @@ from plabdata.client._retry import (
     retrying,
     surely_not_applied,
 )
-from plabdata.config import Secret, Settings
+from plabdata.config import (
+    ENV_AUTH_URL,
+    ENV_EVENT_URL,
+    ENV_MONETIZATION_URL,
+    Secret,
+    Settings,
+)
 from plabdata.errors import (
+    BadRequest,
     Conflict,
     NotFound,
-    PaginationError,
     PlabdataError,
     TransportError,
+    UnexpectedResponse,
     error_for_status,
 )
+from plabdata.wire import PAGE_SIZE
 
 log = logging.getLogger("plabdata")
 T = TypeVar("T")
@@ -59,6 +70,48 @@ UPDATABLE_FIELDS = {
 }
 # Errors raised before any byte of the request could reach the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it: httpx wraps the socket's own error (with its errno)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _failure(exc: BaseException, deadline: float) -> tuple[str, str]:
+    """``(kind, reason)`` of a transport failure, in words that say what happened."""
+    if isinstance(exc, TimeoutError | httpx.ReadTimeout | httpx.WriteTimeout):
+        return "timeout", f"no complete answer within {deadline:g} s"
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return "connect-timeout", f"connecting took longer than {deadline:g} s"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "refused", f"not an http(s) URL ({exc})"
+    if isinstance(exc, httpx.ConnectError):
+        chain = _causes(exc)
+        for cause in chain:
+            if isinstance(cause, ssl.SSLError):
+                return "tls", f"TLS handshake failed ({cause.reason or cause})"
+            if isinstance(cause, socket.gaierror):
+                return "dns", "the host name does not resolve"
+            if isinstance(cause, ConnectionRefusedError) or (
+                isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
+            ):
+                return "refused", "connection refused"
+        text = " ".join(str(c) for c in chain).lower()
+        if "ssl" in text or "certificate" in text:
+            return "tls", f"TLS handshake failed ({exc})"
+        if "name or service not known" in text or "name resolution" in text:
+            return "dns", "the host name does not resolve"
+        if "refused" in text:
+            return "refused", "connection refused"
+        return "refused", f"connection failed ({exc})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "dropped", "the server closed the connection without a complete answer"
+    return "dropped", f"{type(exc).__name__}: the request was sent but no answer came back"
 
 
 @functools.cache
@@ -110,6 +163,18 @@ class AsyncAdmin:
         ]
         self._next_client = itertools.cycle(self._clients)
         self.requests_sent = 0
+        #: The page size walks ask for; lowered (once) when the server refuses a larger one.
+        self.page_size = PAGE_SIZE
+        # The largest size this server accepted after refusing one: never asked above again.
+        self._page_cap: int | None = None
+        self._bases = sorted(
+            (
+                (self.settings.auth_url, ENV_AUTH_URL),
+                (self.settings.event_url, ENV_EVENT_URL),
+                (self.settings.monetization_url, ENV_MONETIZATION_URL),
+            ),
+            key=lambda pair: -len(pair[0]),
+        )
 
     def __repr__(self) -> str:
         s = self.settings
@@ -126,23 +191,38 @@ class AsyncAdmin:
 
     # ------------------------------------------------------------------ transport
 
+    def _base_of(self, url: str) -> tuple[str | None, str | None]:
+        """The configured base URL ``url`` lives under, and the variable that sets it."""
+        for base, setting in self._bases:
+            if url.startswith(base):
+                return base, setting
+        return None, None
+
     async def _send(self, method: str, url: str, body: Any = None) -> httpx.Response:
-        """One attempt: pace, send, map failures onto the exception tree."""
+        """One attempt: pace, send within the deadline, map failures onto the exception tree."""
         path = urlsplit(url).path
         await self.limiter.acquire()
         client = next(self._next_client)
         self.requests_sent += 1
+        deadline = self.settings.timeout
         try:
-            response = await client.request(method, url, json=body)
-        except _NOT_SENT as exc:
+            # One total deadline, connect to last byte: httpx's own timeouts are per read,
+            # which a server trickling one byte at a time never trips.
+            async with asyncio.timeout(deadline):
+                response = await client.request(method, url, json=body)
+        except (httpx.TransportError, TimeoutError) as exc:
             note_attempt(None)
-            log.debug("%s %s: not sent (%s)", method, path, type(exc).__name__)
-            raise TransportError(method, path, type(exc).__name__, sent=False) from None
-        except httpx.TransportError as exc:
-            note_attempt(None)
-            log.debug("%s %s: no answer (%s)", method, path, type(exc).__name__)
-            reason = f"{type(exc).__name__}: the request was sent but no answer came back"
-            raise TransportError(method, path, reason, sent=True) from None
+            kind, reason = _failure(exc, deadline)
+            sent = not isinstance(exc, _NOT_SENT)
+            base, setting = self._base_of(url)
+            where = f" ({base})" if base else ""
+            if not sent:
+                reason = f"could not connect to {base or url}: {reason}"
+                where = ""
+            log.debug("%s %s: %s (%s)", method, path, kind, type(exc).__name__)
+            raise TransportError(
+                method, path, reason + where, sent=sent, kind=kind, url=base, setting=setting
+            ) from None
         status = response.status_code
         note_attempt(status)
         self.limiter.on_response(status, response.headers)
@@ -165,7 +245,9 @@ class AsyncAdmin:
             )
         return response
 
-    async def _call(self, method: str, url: str, body: Any = None, *, safe: bool = True) -> Any:
+    async def _call(
+        self, method: str, url: str, body: Any = None, *, safe: bool = True
+    ) -> httpx.Response:
         """Send with retries. ``safe=False`` retries only failures proving nothing was applied."""
         should_retry = is_transient if safe else surely_not_applied
         s = self.settings
@@ -174,7 +256,11 @@ class AsyncAdmin:
         ):
             with attempt:
                 response = await self._send(method, url, body)
-        return response.json() if response.content else None
+        return response
+
+    async def _read(self, method: str, url: str, body: Any = None) -> Any:
+        """:meth:`_call`, then the answer's JSON (an unreadable answer names the endpoint)."""
+        return _json(method, url, await self._call(method, url, body))
 
     def _member_url(self, *parts: str) -> str:
         return "/".join([self.settings.members_url, *(_segment(p) for p in parts)])
@@ -182,65 +268,68 @@ class AsyncAdmin:
     # ------------------------------------------------------------------ members
 
     async def list_members_page(
-        self, limit: int = 100, start_after: str | None = None
+        self, limit: int | None = None, start_after: str | None = None
     ) -> MembersPage:
-        """One page of members (``limit`` ≤ 100), after the cursor ``start_after``."""
-        url = f"{self.settings.members_url}/members?limit={int(limit)}"
+        """One page of members (``limit`` defaults to :attr:`page_size`), after ``start_after``.
+
+        The first page is asked for with no ``startAfter`` at all: every documented reading
+        (absent, ``None``, ``null``) accepts that.
+        """
+        url = f"{self.settings.members_url}/members?limit={int(limit or self.page_size)}"
         if start_after:
             url += f"&startAfter={quote(start_after, safe='')}"
-        data = await self._call("GET", url)
-        return MembersPage(
-            items=[Member.from_json(item) for item in data.get("items", [])],
-            total=int(data.get("total") or 0),
-            next_page_token=data.get("nextPageToken") or None,
-        )
+        return _parsed(url, "GET", await self._read("GET", url), MembersPage.from_json)
 
-    async def iter_member_pages(self, page_size: int = 100) -> AsyncIterator[MembersPage]:
-        """Every page of members, following cursors; refuses to loop or overrun ``total``."""
-        seen: set[str] = set()
-        cursor: str | None = None
-        pages = 0
-        while True:
-            page = await self.list_members_page(page_size, cursor)
-            pages += 1
-            yield page
-            cursor = page.next_page_token
-            if not cursor or not page.items:
-                return
-            if cursor in seen:
-                raise PaginationError(f"the server returned cursor {cursor!r} twice: stopping")
-            seen.add(cursor)
-            # total may grow during the walk; allow one page of slack beyond what it implies.
-            allowed = -(-max(page.total, 1) // page_size) + 1
-            if pages > allowed:
-                raise PaginationError(
-                    f"{pages} pages of {page_size} fetched but the server reports "
-                    f"{page.total} members: stopping"
+    async def iter_member_pages(self, page_size: int | None = None) -> AsyncIterator[MembersPage]:
+        """Every page of members, following cursors; each page holds only members not seen
+        before. The walk is a :class:`~plabdata.client._pagination.MemberPager`: it survives
+        any page cap and refuses to loop or overrun ``total``.
+
+        A 400 to a page size above the server's cap drops to the size the server names (or
+        to 50) once, and :attr:`page_size` remembers it for this client.
+        """
+        size = page_size or self.page_size
+        pager = MemberPager(size if self._page_cap is None else min(size, self._page_cap))
+        while pager.has_next:
+            limit, cursor = pager.next_request()
+            try:
+                page = await self.list_members_page(limit, cursor)
+            except BadRequest as exc:
+                smaller = smaller_page_size(limit, exc.code, exc.message)
+                if smaller is None:
+                    raise
+                log.info(
+                    "the server refused pages of %d; asking for %d from now on", limit, smaller
                 )
+                pager.shrink(smaller)
+                self.page_size = min(self.page_size, smaller)
+                self._page_cap = smaller
+                continue
+            new = pager.update(page)
+            yield MembersPage(items=new, total=page.total, next_page_token=page.next_page_token)
 
     async def get_member(self, member_id: str) -> Member | None:
         """A member by id, or None."""
+        url = self._member_url("members", member_id)
         try:
-            return Member.from_json(await self._call("GET", self._member_url("members", member_id)))
+            data = await self._read("GET", url)
         except NotFound:
             return None
+        return _parsed(url, "GET", data, Member.from_json)
 
     async def get_member_by_email(self, email: str) -> Member | None:
         """A member by email, or None."""
+        url = self._member_url("member", "byEmail", email)
         try:
-            data = await self._call("GET", self._member_url("member", "byEmail", email))
+            data = await self._read("GET", url)
         except NotFound:
             return None
-        return Member.from_json(data)
+        return _parsed(url, "GET", data, Member.from_json)
 
     async def get_identities(self, member_id: str) -> dict[str, Identity]:
         """The member's third-party identities by provider (``google``, ``github``, …)."""
-        data = await self._call("GET", self._member_url("members", member_id, "identities"))
-        return {
-            provider: Identity.from_json(value, provider)
-            for provider, value in (data or {}).items()
-            if isinstance(value, dict)
-        }
+        url = self._member_url("members", member_id, "identities")
+        return _parsed(url, "GET", await self._read("GET", url), _identities)
 
     async def create_member(
         self,
@@ -288,7 +377,7 @@ class AsyncAdmin:
                 except PlabdataError as exc:
                     in_doubt = in_doubt or is_in_doubt(exc)
                     raise
-                return Member.from_json(response.json())
+                return _parsed(url, "POST", _json("POST", url, response), Member.from_json)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def update_member(self, member_id: str, **fields: Any) -> Member:
@@ -297,8 +386,15 @@ class AsyncAdmin:
         if unknown:
             raise TypeError(f"update_member() cannot change {sorted(unknown)}")
         body = {UPDATABLE_FIELDS[k]: v for k, v in fields.items()}
-        data = await self._call("PATCH", self._member_url("members", member_id), body)
-        return Member.from_json(data)
+        url = self._member_url("members", member_id)
+        response = await self._call("PATCH", url, body)
+        if not response.content:
+            # The SDK only checks the status; a bare 2xx is a success: read the member back.
+            member = await self.get_member(member_id)
+            if member is None:
+                raise NotFound("PATCH", urlsplit(url).path, 404, "member-not-found")
+            return member
+        return _parsed(url, "PATCH", _json("PATCH", url, response), Member.from_json)
 
     async def delete_member(self, member_id: str) -> None:
         """Delete a member. Retried safely: a 404 after an in-doubt attempt means it is gone."""
@@ -322,7 +418,8 @@ class AsyncAdmin:
     async def refresh_identity_token(self, member_id: str, provider: str) -> Identity:
         """Refresh a google / gitlab access token (422 → RefreshTokenFailed: sign in again)."""
         url = self._member_url("members", member_id, "identities", provider, "refresh")
-        return Identity.from_json(await self._call("POST", url), provider)
+        data = await self._read("POST", url)
+        return _parsed(url, "POST", data, lambda value: Identity.from_json(value, provider))
 
     # ------------------------------------------------------------------ events, quota
 
@@ -348,9 +445,43 @@ class AsyncAdmin:
         if is_in_quota is not None:
             body["isInQuota"] = bool(is_in_quota)
         url = f"{self.settings.event_url}/events/create-custom"
+        # Any 2xx means recorded: the success body is undocumented and the SDK ignores it.
         await self._call("POST", url, body, safe=retry_in_doubt)
 
     async def get_quota_usage(self, member_id: str) -> QuotaUsage:
         """The member's quota usage in its plan's current interval."""
         url = f"{self.settings.monetization_url}/admin/members/{_segment(member_id)}/quota-usage"
-        return QuotaUsage.from_json(await self._call("GET", url))
+        return _parsed(url, "GET", await self._read("GET", url), QuotaUsage.from_json)
+
+
+def _json(method: str, url: str, response: httpx.Response) -> Any:
+    """The JSON of a success answer; anything else is :class:`UnexpectedResponse`."""
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        shown = response.text[:80] if response.content else "an empty body"
+        raise UnexpectedResponse(
+            method,
+            urlsplit(url).path,
+            response.status_code,
+            "unexpected-response",
+            f"the answer is not JSON ({kind}): {shown!r}",
+        ) from None
+
+
+def _parsed(url: str, method: str, data: Any, parse: Callable[[Any], T]) -> T:
+    """``parse(data)``; a wrong shape is :class:`UnexpectedResponse` naming the endpoint."""
+    try:
+        return parse(data)
+    except ShapeError as exc:
+        raise UnexpectedResponse(
+            method, urlsplit(url).path, 200, "unexpected-response", f"unexpected answer: {exc}"
+        ) from None
+
+
+def _identities(data: Any) -> dict[str, Identity]:
+    """``{provider: Identity}`` from the identities answer (an empty object is documented)."""
+    if not isinstance(data, dict):
+        raise ShapeError("the identities answer is not an object")
+    return {provider: Identity.from_json(value, provider) for provider, value in data.items()}

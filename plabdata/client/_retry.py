@@ -27,6 +27,7 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from plabdata.errors import ApiError, RateLimited, ServerError, TransportError
 
@@ -162,6 +163,25 @@ class wait_retry_after_or_backoff:
         return backoff
 
 
+#: Attempts at most when the last one failed this way: configuration errors (a certificate
+#: that does not verify, a name that does not resolve) fail fast, a server that accepts and
+#: never answers is given up after a few deadlines instead of the whole retry budget.
+ATTEMPTS_BY_KIND = {"tls": 1, "dns": 2, "refused": 5, "connect-timeout": 3, "timeout": 3}
+
+
+class stop_by_failure_kind(stop_base):
+    """tenacity stop: end once the last failure's kind has used its attempts
+    (:data:`ATTEMPTS_BY_KIND`)."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if not isinstance(exc, TransportError):
+            return False
+        limit = ATTEMPTS_BY_KIND.get(exc.kind)
+        return limit is not None and retry_state.attempt_number >= limit
+
+
 def retrying(
     should_retry: Callable[[BaseException], bool],
     *,
@@ -173,7 +193,11 @@ def retrying(
     return AsyncRetrying(
         retry=retry_if_exception(should_retry),
         wait=wait_retry_after_or_backoff(),
-        stop=stop_after_attempt(max_attempts) | stop_after_delay(max_seconds),
+        stop=(
+            stop_after_attempt(max_attempts)
+            | stop_after_delay(max_seconds)
+            | stop_by_failure_kind()
+        ),
         sleep=sleep,
         reraise=True,
     )

@@ -82,7 +82,9 @@ class Admin:
 
     # The single-call surface, blocking. Each mirrors the AsyncAdmin method of the same name.
 
-    def list_members_page(self, limit: int = 100, start_after: str | None = None) -> MembersPage:
+    def list_members_page(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> MembersPage:
         return self.run(self.aio.list_members_page(limit, start_after))
 
     def get_member(self, member_id: str) -> Member | None:

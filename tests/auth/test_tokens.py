@@ -1,4 +1,4 @@
-"""User-token verification (plabdata/tokens.py) against keys served by the emulator.
+"""User-token verification (plabdata/auth/_tokens.py) against keys served by the emulator.
 
 The attack tokens are crafted by hand here (another key, ``alg: none``, HS256 keyed with the
 public key, tampered payloads, made-up ``kid`` values); the good ones are minted by the emulator.
@@ -44,6 +44,8 @@ from plabdata.errors import (
     TokenMalformed,
     TokenSignatureError,
 )
+from plabdata.wire import DEFAULT_ISSUER
+from tests.auth.local_cert import AUDIENCE, CertServer, Signer, claims
 
 DOCS = Path(__file__).resolve().parents[2] / "README.md"
 # One TLS context for every test client: building one per httpx.Client costs ~0.2 s each.
@@ -51,6 +53,11 @@ _TLS = ssl.create_default_context()
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _mint(emu: EmulatorHandle, member_id: str, **overrides: Any) -> str:
+    """An emulator token issued by PluginLab's issuer, whatever the emulator's profile mints."""
+    return emu.mint_token(member_id, **{"iss": DEFAULT_ISSUER, **overrides})
 
 
 def _b64(data: bytes) -> str:
@@ -115,7 +122,7 @@ def verifier(emu: EmulatorHandle, counter: CertCounter) -> Iterator[TokenVerifie
 
 @pytest.fixture
 def token(emu: EmulatorHandle, member_id: str) -> str:
-    return emu.mint_token(member_id)
+    return _mint(emu, member_id)
 
 
 def _public_pem(emu: EmulatorHandle, fmt: serialization.PublicFormat) -> bytes:
@@ -146,6 +153,7 @@ def test_valid_token_gives_typed_payload(
             given_name=user.get("givenName"),
             plan_id=user.get("planId"),
             price_id=user.get("priceId"),
+            family_name=user.get("familyName"),
         ),
     )
     assert payload.user.plan_id is not None
@@ -178,9 +186,9 @@ def test_plan_change_shows_in_the_next_token(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier
 ) -> None:
     emu.set_plan(member_id, "free")
-    free = verifier.verify(emu.mint_token(member_id)).user
+    free = verifier.verify(_mint(emu, member_id)).user
     emu.set_plan(member_id, "pro")
-    pro = verifier.verify(emu.mint_token(member_id)).user
+    pro = verifier.verify(_mint(emu, member_id)).user
     assert free.plan_id and pro.plan_id and pro.price_id
     assert (free.plan_id, free.price_id) != (pro.plan_id, pro.price_id)
     assert free.price_id is None
@@ -189,7 +197,7 @@ def test_plan_change_shows_in_the_next_token(
 def test_jwks_is_fetched_once_for_many_verifications(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier, counter: CertCounter
 ) -> None:
-    tokens = [emu.mint_token(member_id, expires_in=600 + i) for i in range(5)]
+    tokens = [_mint(emu, member_id, expires_in=600 + i) for i in range(5)]
     for _ in range(20):
         for token in tokens:
             verifier.verify(token)
@@ -248,7 +256,7 @@ def test_verifier_needs_a_complete_target(monkeypatch: pytest.MonkeyPatch) -> No
 def test_verifier_is_thread_safe_and_fetches_once(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier, counter: CertCounter
 ) -> None:
-    tokens = [emu.mint_token(member_id, expires_in=900 + i) for i in range(4)]
+    tokens = [_mint(emu, member_id, expires_in=900 + i) for i in range(4)]
     failures: list[BaseException] = []
     start = threading.Barrier(8)
 
@@ -274,13 +282,13 @@ def test_verifier_is_thread_safe_and_fetches_once(
 
 def test_expired_token(emu: EmulatorHandle, member_id: str, verifier: TokenVerifier) -> None:
     with pytest.raises(TokenExpired, match="expired"):
-        verifier.verify(emu.mint_token(member_id, expires_in=-120))
+        verifier.verify(_mint(emu, member_id, expires_in=-120))
 
 
 def test_leeway_covers_small_clock_skew(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier
 ) -> None:
-    token = emu.mint_token(member_id, expires_in=-5)
+    token = _mint(emu, member_id, expires_in=-5)
     assert verifier.verify(token).uid == member_id  # default leeway 30 s
     with pytest.raises(TokenExpired):
         verifier.verify(token, leeway=0)
@@ -288,15 +296,15 @@ def test_leeway_covers_small_clock_skew(
 
 def test_issued_in_the_future(emu: EmulatorHandle, member_id: str, verifier: TokenVerifier) -> None:
     future = int(time.time()) + 600
-    token = emu.mint_token(member_id, iat=future, exp=future + 3600)
+    token = _mint(emu, member_id, iat=future, exp=future + 3600)
     with pytest.raises(TokenExpired, match="not valid yet"):
         verifier.verify(token)
     near = int(time.time()) + 5
-    assert verifier.verify(emu.mint_token(member_id, iat=near)).iat == near
+    assert verifier.verify(_mint(emu, member_id, iat=near)).iat == near
 
 
 def test_wrong_audience(emu: EmulatorHandle, member_id: str, verifier: TokenVerifier) -> None:
-    token = emu.mint_token(member_id, aud="plugin:someone-else:admin")
+    token = _mint(emu, member_id, aud="plugin:someone-else:admin")
     with pytest.raises(TokenAudienceError):
         verifier.verify(token)
 
@@ -314,7 +322,7 @@ def test_null_registered_claim_is_malformed(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier, claim: str
 ) -> None:
     null_claim: dict[str, Any] = {claim: None}
-    token = emu.mint_token(member_id, **null_claim)
+    token = _mint(emu, member_id, **null_claim)
     with pytest.raises(TokenMalformed):
         verifier.verify(token)
 
@@ -334,7 +342,7 @@ def test_claims_of_the_wrong_type_are_malformed(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier, overrides: dict[str, Any]
 ) -> None:
     with pytest.raises(TokenMalformed):
-        verifier.verify(emu.mint_token(member_id, **overrides))
+        verifier.verify(_mint(emu, member_id, **overrides))
 
 
 # -- signatures and algorithms -------------------------------------------------------------------
@@ -424,16 +432,16 @@ def test_not_before_in_the_future(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier
 ) -> None:
     with pytest.raises(TokenExpired, match="nbf"):
-        verifier.verify(emu.mint_token(member_id, nbf=int(time.time()) + 600))
+        verifier.verify(_mint(emu, member_id, nbf=int(time.time()) + 600))
 
 
 def test_audience_list(emu: EmulatorHandle, member_id: str, verifier: TokenVerifier) -> None:
     ours = emu.settings.audience
-    assert verifier.verify(emu.mint_token(member_id, aud=["other", ours])).aud == ours
+    assert verifier.verify(_mint(emu, member_id, aud=["other", ours])).aud == ours
     with pytest.raises(TokenAudienceError):
-        verifier.verify(emu.mint_token(member_id, aud=["other", "plugin:x:admin"]))
+        verifier.verify(_mint(emu, member_id, aud=["other", "plugin:x:admin"]))
     with pytest.raises(TokenMalformed):
-        verifier.verify(emu.mint_token(member_id, aud=[ours, 7]))
+        verifier.verify(_mint(emu, member_id, aud=[ours, 7]))
 
 
 # -- the verified-token cache --------------------------------------------------------------------
@@ -445,7 +453,7 @@ def test_cached_token_still_expires(
     wall = FakeClock()
     wall.now = time.time()
     verifier = TokenVerifier(emu.settings, http=counter.client, wall_clock=wall)
-    token = emu.mint_token(member_id, expires_in=120)
+    token = _mint(emu, member_id, expires_in=120)
     assert verifier.verify(token).uid == member_id
     assert verifier.verify(token).uid == member_id  # served from the cache
     wall.now += 120 + 31
@@ -459,7 +467,7 @@ def test_cached_token_from_a_retired_key_is_refused(
 ) -> None:
     clock = FakeClock()
     verifier = TokenVerifier(emu.settings, ttl=60, http=counter.client, clock=clock)
-    token = emu.mint_token(member_id)
+    token = _mint(emu, member_id)
     verifier.verify(token)
     emu.rotate_key()
     emu.rotate_key()  # the JWKS publishes two keys: the token's key is gone now
@@ -470,7 +478,7 @@ def test_cached_token_from_a_retired_key_is_refused(
 
 
 def test_cache_can_be_turned_off_and_is_bounded(emu: EmulatorHandle, member_id: str) -> None:
-    tokens = [emu.mint_token(member_id, expires_in=300 + i) for i in range(5)]
+    tokens = [_mint(emu, member_id, expires_in=300 + i) for i in range(5)]
     with TokenVerifier(emu.settings, cache_size=0) as uncached:
         for token in tokens:
             uncached.verify(token)
@@ -487,15 +495,15 @@ def test_cache_can_be_turned_off_and_is_bounded(emu: EmulatorHandle, member_id: 
 def test_unknown_kid_after_rotation_refetches_once(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier, counter: CertCounter
 ) -> None:
-    old = emu.mint_token(member_id)
+    old = _mint(emu, member_id)
     verifier.verify(old)
     assert counter.count == 1
     emu.rotate_key()
-    new = emu.mint_token(member_id)
+    new = _mint(emu, member_id)
     assert _segments(new)[0]["kid"] != _segments(old)[0]["kid"]
     assert verifier.verify(new).uid == member_id
     assert counter.count == 2
-    for token in (new, emu.mint_token(member_id, expires_in=60), old):
+    for token in (new, _mint(emu, member_id, expires_in=60), old):
         verifier.verify(token)  # the old key stays published: tokens in flight still verify
     assert counter.count == 2
 
@@ -602,56 +610,26 @@ def test_non_string_kid_is_malformed(token: str, verifier: TokenVerifier) -> Non
         verifier.verify(_compact({**header, "kid": 42}, claims, _unb64(signature)))
 
 
-def test_payload_without_user_is_malformed() -> None:
+def test_payload_without_user_is_malformed(
+    cert_server: CertServer, signers: tuple[Signer, Signer]
+) -> None:
     # The emulator always mints a ``user`` claim, so this one needs its own key and JWKS.
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(jwt.algorithms.RSAPSSAlgorithm.to_jwk(key.public_key()))
-    jwks = {"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "PS256"}]}
-    http = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200, json=jwks)))
-    verifier = TokenVerifier(
-        cert_url="https://cert.test/jwks", audience="plugin:p:admin", http=http
-    )
-    now = int(time.time())
-    claims = {"uid": "u", "iss": "i", "aud": "plugin:p:admin", "iat": now, "exp": now + 60}
-    good = jwt.encode(
-        {**claims, "user": {"id": "u", "email": "e@x.test"}},
-        key,
-        algorithm="PS256",
-        headers={"kid": "k1"},
-    )
+    signer = signers[0]
+    verifier = TokenVerifier(cert_url=cert_server.url, audience=AUDIENCE)
+    good = signer.sign(claims(user={"id": "u", "email": "e@x.test"}))
     assert verifier.verify(good).user.email == "e@x.test"
-    no_user = jwt.encode(claims, key, algorithm="PS256", headers={"kid": "k1"})
+    no_user = claims()
+    del no_user["user"]
     with pytest.raises(TokenMalformed, match="'user'"):
-        verifier.verify(no_user)
-    no_iss = {k: v for k, v in claims.items() if k != "iss"}
-    no_iss["user"] = {"id": "u", "email": "e@x.test"}
+        verifier.verify(signer.sign(no_user))
+    no_iss = claims()
+    del no_iss["iss"]
     with pytest.raises(TokenMalformed, match="'iss'"):
-        verifier.verify(jwt.encode(no_iss, key, algorithm="PS256", headers={"kid": "k1"}))
-    no_kid = jwt.encode({**claims, "user": {"id": "u", "email": "e"}}, key, algorithm="PS256")
+        verifier.verify(signer.sign(no_iss))
+    no_kid = signer.sign(claims(uid="u"), kid=None)
+    assert "kid" not in _segments(no_kid)[0]
     assert verifier.verify(no_kid).uid == "u"  # without kid, every published key is tried
-
-
-def test_weak_and_foreign_keys_in_the_jwks_are_not_trusted() -> None:
-    def jwk(key: Any, **extra: Any) -> dict[str, Any]:
-        return {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())), **extra}
-
-    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    good = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ec_key = ec.generate_private_key(ec.SECP256R1())
-    document = {
-        "keys": [
-            jwk(weak, kid="weak"),
-            jwk(good, kid="enc", use="enc"),
-            jwk(good, kid="good", use="sig"),
-            jwk(good),  # no kid
-            {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key())), "kid": "ec"},
-            {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
-            "not a key",
-        ]
-    }
-    assert list(tokens_module._parse_jwks(document)) == ["good"]
-    assert tokens_module._parse_jwks({"keys": "nope"}) == {}
-    assert tokens_module._parse_jwks([]) == {}
+    verifier.close()
 
 
 # -- messages, Bearer headers --------------------------------------------------------------------
@@ -661,9 +639,9 @@ def test_messages_never_contain_the_token(
     emu: EmulatorHandle, member_id: str, verifier: TokenVerifier
 ) -> None:
     samples = [
-        emu.mint_token(member_id, expires_in=-3600),
-        emu.mint_token(member_id, aud="plugin:x:admin"),
-        emu.mint_token(member_id, user={"email": None}),
+        _mint(emu, member_id, expires_in=-3600),
+        _mint(emu, member_id, aud="plugin:x:admin"),
+        _mint(emu, member_id, user={"email": None}),
     ]
     header, payload, signature = samples[0].split(".")
     samples.append(f"{header}.{payload}x.{signature}")
@@ -738,7 +716,7 @@ def test_flask_handler_snippet_works(
     from plabdata.auth._webhooks import WebhookHeader, sign_webhook
 
     client = snippet_env(_snippets()["flask"])["app"].test_client()
-    token = emu.mint_token(member_id)
+    token = _mint(emu, member_id)
     response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.get_json()["member_id"] == member_id
@@ -775,7 +753,7 @@ def test_fastapi_handler_snippet_serves(
     from fastapi.testclient import TestClient
 
     client = TestClient(snippet_env(_snippets()["fastapi"])["app"])
-    token = emu.mint_token(member_id)
+    token = _mint(emu, member_id)
     response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
     assert response.json()["member_id"] == member_id
     assert client.get("/me").status_code == 401

@@ -8,7 +8,7 @@ as an operator's CRM export would be: ~300 rows mixing
   API cannot change: reported as unsupported),
 - new members (90; about half with a password, the rest get a generated one),
 - a few bad rows: an invalid email (2), the same email twice, a ``Verified`` of "maybe",
-  a too-short password.
+  a formula in a password cell.
 
 The content is deterministic (fixed random seed, the seed's own deterministic members); the
 XLSX bytes differ between runs only by the zip timestamps.
@@ -175,7 +175,8 @@ def build_rows(current: pd.DataFrame, seed: int = 2026) -> list[list[str]]:
             ["kenji tanaka@contoso.com", "Kenji", "Tanaka", "", "", "", "Contoso", "", "", ""],
             [new[3][0].upper(), new[3][1], new[3][2], "", "", "", "", "", "", "listed twice"],
             ["li.wei@fabrikam.org", "Li", "Wei", "Li Wei", "maybe", "", "Fabrikam", "", "", ""],
-            ["sam.okoro@northwind.io", "Sam", "Okoro", "", "no", "1234", "", "", "", ""],
+            # A formula pasted into the password cell: an error, as in any other column.
+            ["sam.okoro@northwind.io", "Sam", "Okoro", "", "no", '=CONCAT("pw","1234")', *[""] * 4],
         ]
     )
     rng.shuffle(rows)

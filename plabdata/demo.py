@@ -322,9 +322,12 @@ def _import_members(
     with report.step(f"2/3 Bulk import: bring the members in line with {sheet_path.name}"):
         sheet = read_member_sheet(sheet_path)
         issues = report.wrote(export_frame(sheet.issues, out / "import_issues.csv"))
+        warned = len(sheet.warnings)
         report.item(
             f"sheet: {len(sheet.rows) + len(sheet.invalid_rows):,} rows, "
-            f"{len(sheet.invalid_rows):,} with problems (→ {issues})"
+            f"{len(sheet.invalid_rows):,} with problems"
+            + (f", {warned:,} with a warning (kept)" if warned else "")
+            + f" (→ {issues})"
         )
         plugin_id = admin.settings.plugin_id
         columns = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from plabdata.demo import PLAN_NAMES, emulator_admin
 from plabdata.emulator import EmulatorHandle
 from plabdata.members._loaders import load_member_base, load_members
 from plabdata.members._plan import plan_member_changes
+from plabdata.members._sheet import read_member_sheet
 from plabdata.widgets import (
     figure_png,
     filter_members,
@@ -232,3 +234,56 @@ def test_charts_render_to_png(base: pd.DataFrame, tmp_path: object) -> None:
     fig = quota_impact_chart(impact)
     assert "1 member(s) pushed over" in fig.get_suptitle()
     assert figure_png(fig).startswith(PNG_MAGIC)
+
+
+# ------------------------------------------------------------------------------ escaping
+
+MARKUP = "<img src=x onerror=alert(1)>"
+
+
+def test_plan_preview_escapes_file_names_member_names_and_errors(
+    admin: Admin, base: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = tmp_path / f"{MARKUP}.csv"
+    path.write_text(
+        "email,name,metadata.<i>k</i>\n"
+        f"new@example.org,{MARKUP},<u>v</u>\n"
+        f"{base['email'].iloc[0]},<script>alert(2)</script>,\n"
+    )
+    sheet = read_member_sheet(path)
+    plan = plan_member_changes(sheet, load_members(admin, progress=False), plugin_id="<b>p</b>")
+    preview = plan_preview(plan, admin)
+    pages = [preview.to_html(), preview.summary.value, *(t.value for t in preview.tabs.children)]
+    for page in pages:
+        for raw in (MARKUP, "<script>", "<u>v", "<i>k", "<b>p"):
+            assert raw not in page, (raw, page[:200])
+    assert "&lt;img src=x onerror=alert(1)&gt;.csv" in preview.to_html()
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in preview.tabs.children[1].value
+    preview.apply_button.click()  # another plugin's plan: refused, and the error is escaped
+    assert preview.error is not None and "&lt;b&gt;p&lt;/b&gt;" in preview.status.value
+    assert "<b>p</b>" not in preview.status.value
+
+
+def test_explorer_and_charts_show_markup_and_dollars_as_text(base: pd.DataFrame) -> None:
+    newest = base["created_at"].idxmax()  # the explorer's table shows the newest first
+    odd = base.assign(
+        plan=base["plan"].astype(str).where(base.index != newest, f"{MARKUP} $\\frac{{$"),
+        email=base["email"].where(base.index != newest, "a$\\frac{b$<script>@example.org"),
+    )
+    explorer = member_explorer(odd)
+    page = explorer.to_html()
+    assert MARKUP not in page and "<script>" not in page
+    assert "&lt;script&gt;" in page and "&lt;img src=x" in page
+    assert bytes(explorer.chart.value).startswith(PNG_MAGIC)  # drawn: '$' is no math here
+    impact = pd.DataFrame(
+        {
+            "member_id": ["m1"],
+            "email": ["a$\\frac{b$@x.org"],
+            "usage_count": [90],
+            "usage_limit": [100],
+            "is_unlimited": [False],
+            "usage_after": [120],
+            "pushed_over_limit": [True],
+        }
+    )
+    assert figure_png(quota_impact_chart(impact)).startswith(PNG_MAGIC)

@@ -1,6 +1,6 @@
 """Write the deliberately broken member sheets in ``data/bad_sheets/`` (deterministic).
 
-Each file exercises one way a real sheet goes wrong; ``tests/test_sheets.py`` holds what
+Each file exercises one way a real sheet goes wrong; ``tests/members/test_sheet.py`` holds what
 ``read_member_sheet`` must say about each (row numbers as a spreadsheet shows them):
 
 ======================== ===========================================================
@@ -15,6 +15,14 @@ formulas.xlsx            real formula cells on rows 3 and 5 (B3 and C5)
 corrupt.xlsx             an XLSX signature with garbage after it → one ValidationError
 big_50k.csv              50,000 data rows; bad rows 1,001 (email), 25,002 (boolean),
                          and 49,999 (a DDE formula as the name); 2.4 MB
+stray_quote.csv          a ``"`` opening row 3's name never closes: rows 4–7 would be
+                         swallowed into that name (the rows before it are valid)
+stray_quotes_pair.csv    two stray quotes (rows 3 and 5 as written): the cell between them
+                         swallows two rows, passwords included; rows 2 and 4 (as read) valid
+stray_quote_mid.csv      a lone ``"`` inside a name (row 3) and a name with text after its
+                         closing quote (row 4); rows 2 and 5 valid
+long_cell.csv            a 5,000-character Notes cell on row 3 (an ignored column)
+formulas_password.xlsx   a formula in a password cell (B3) and in a name (C4)
 ======================== ===========================================================
 
     python data/bad_sheets/make_bad_sheets.py
@@ -125,6 +133,63 @@ def main() -> None:
     sheet.append(["plain@example.com", "Plain", "Acme"])
     sheet.append(["calc@example.com", "Calc", "=UPPER(C2)"])
     book.save(HERE / "formulas.xlsx")
+    _write(
+        "stray_quote.csv",
+        "\n".join(
+            [
+                "email,name,verified",
+                "ada@example.com,Ada,yes",
+                'grace@example.com,"Grace Hopper,yes',
+                "linus@example.com,Linus,no",
+                "alan@example.com,Alan,yes",
+                "barbara@example.com,Barbara,no",
+                "ken@example.com,Ken,yes",
+            ]
+        )
+        + "\n",
+    )
+    _write(
+        "stray_quotes_pair.csv",
+        "\n".join(
+            [
+                "email,name,password",
+                "ada@example.com,Ada,ada-password-1",
+                'grace@example.com,"Grace,grace-password-2',
+                "linus@example.com,Linus,linus-password-3",
+                'alan@example.com,Alan",alan-password-4',
+                "ken@example.com,Ken,ken-password-5",
+            ]
+        )
+        + "\n",
+    )
+    _write(
+        "stray_quote_mid.csv",
+        "\n".join(
+            [
+                "email,name",
+                "ada@example.com,Ada",
+                'grace@example.com,Grace "Amazing Hopper',
+                'linus@example.com,"Linus" Torvalds',
+                "alan@example.com,Alan",
+            ]
+        )
+        + "\n",
+    )
+    _write(
+        "long_cell.csv",
+        "email,name,Notes\n"
+        "ada@example.com,Ada,short\n"
+        f"grace@example.com,Grace,{'x' * 5000}\n"
+        "linus@example.com,Linus,\n",
+    )
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Email", "Password", "Name"])
+    sheet.append(["ok@example.com", "plain-password-1", "Okay"])
+    sheet.append(["pw@example.com", '=CONCAT("hunter","22")', "Pw"])
+    sheet.append(["name@example.com", "plain-password-2", '=UPPER("x")'])
+    book.save(HERE / "formulas_password.xlsx")
     (HERE / "corrupt.xlsx").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
     big_sheet(HERE / "big_50k.csv")
 

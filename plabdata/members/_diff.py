@@ -1,12 +1,15 @@
 """The diff engine behind :func:`plabdata.plan_member_changes`: pure and vectorised.
 
 Desired rows and current members are normalised into comparable columns (strings trimmed,
-blanks as NA, emails lower-cased), matched by one index lookup, and compared field by field as
-whole columns. The result is two long frames: ops (one row per create / update / delete /
-unsupported difference) and changes (one row per op and field, with before and after values).
+blanks as NA, emails lower-cased, plus ``email_key``: the canonical key of
+:func:`~plabdata.tables._keys.email_key`), matched by one index lookup on that key (or on
+``member_id``), and compared field by field as whole columns. The result is two long
+frames: ops (one row per create / update / delete / unsupported difference) and changes (one
+row per op and field, with before and after values).
 
-    >>> normalise(pd.DataFrame({"email": [" A@x.io "]}), desired=True)["email"].tolist()
-    ['a@x.io']
+    >>> frame = normalise(pd.DataFrame({"email": [" A@XN--Mnchen-3ya.de "]}), desired=True)
+    >>> frame["email_key"].tolist()
+    ['a@münchen.de']
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd
 
 from plabdata.errors import PlanError
 from plabdata.members._sheet import TEXT_FIELDS
+from plabdata.tables._keys import email_keys
 
 _TRUE = {"true", "yes", "y", "t", "1", "x"}
 _FALSE = {"false", "no", "n", "f", "0"}
@@ -44,19 +48,80 @@ ROW_COLUMNS = {"row": "Int64", "email": "string", "member_id": "string"}
 INVALID_COLUMNS = {"row": "Int64", "email": "string", "problem": "string"}
 
 
+def match_column(key: str) -> str:
+    """The normalised column a plan key matches on: emails by their canonical key."""
+    return "email_key" if key == "email" else key
+
+
 def match_rows(want: pd.DataFrame, have: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
     """Position of each desired row's member in ``have`` (-1: none), and which rows matched
-    only by ``member_id`` under another email (an email change, with ``key="email"``)."""
+    only by ``member_id`` under another email (an email change, with ``key="email"``).
+
+    Emails match by ``email_key``, never by spelling: ``ü@xn--mnchen-3ya.de`` in the member
+    base and ``ü@münchen.de`` in a sheet are one member. ``have`` must be unique on the key.
+    """
     if not len(have):
         return np.full(len(want), -1), np.zeros(len(want), dtype=bool)
-    position = pd.Index(have[key]).get_indexer(want[key])
-    position = np.where(want[key].isna().to_numpy(), -1, position)
+    column = match_column(key)
+    position = pd.Index(have[column]).get_indexer(want[column])
+    position = np.where(want[column].isna().to_numpy(), -1, position)
     moved = np.zeros(len(want), dtype=bool)
     if key == "email" and want["member_id"].notna().any():
         by_id = pd.Index(have["member_id"]).get_indexer(want["member_id"])
         moved = (position < 0) & (by_id >= 0) & want["member_id"].notna().to_numpy()
         position = np.where(moved, by_id, position)
     return position, moved
+
+
+def match_members(
+    want: pd.DataFrame, have: pd.DataFrame, key: str
+) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """:func:`match_rows` against a member base that may hold *twins*: two members under one
+    canonical email (stored as two spellings). A row for such an address cannot say which
+    member it means, so it matches neither: the third result holds, per desired row, why
+    (``NA`` for the others), and the plan reports it instead of guessing.
+    """
+    twin = (have["email_key"].notna() & have["email_key"].duplicated(keep=False)).to_numpy()
+    position, moved = match_rows(want, have[~twin].reset_index(drop=True), key)
+    found = position >= 0  # positions in the twin-free frame → positions in ``have``
+    position[found] = np.flatnonzero(~twin)[position[found]]
+    problems = {
+        str(key): f"several members share this email ({', '.join(sorted(emails))}): "
+        "merge or delete one first"
+        for key, emails in have[twin].groupby("email_key")["email"]
+    }
+    shared = [
+        problems.get(k) if p < 0 and isinstance(k, str) else None
+        for k, p in zip(want["email_key"].tolist(), position.tolist(), strict=True)
+    ]
+    return position, moved, pd.Series(shared, dtype="string")
+
+
+def check_one_op_per_member(ops: pd.DataFrame, where: str = "") -> None:
+    """Refuse a plan that creates and deletes one member, or changes one member twice.
+
+    Raises:
+        PlanError: an address is both created and deleted (compared by canonical key), or a
+            member id has more than one update / delete.
+
+    Example:
+        >>> check_one_op_per_member(plan.ops)
+    """
+    creates = ops[ops["op"] == "create"]
+    deletes = ops[ops["op"] == "delete"]
+    both = set(email_keys(creates["email"]).dropna()) & set(email_keys(deletes["email"]).dropna())
+    if both:
+        raise PlanError(
+            f"{where}the plan creates and deletes the same member: {sorted(both)[:5]}; "
+            "refusing it (the delete would lose the member's data)"
+        )
+    changing = ops[ops["op"].isin(["update", "delete"]) & ops["member_id"].notna()]
+    twice = changing["member_id"][changing["member_id"].duplicated()]
+    if len(twice):
+        raise PlanError(
+            f"{where}the plan changes one member more than once: {sorted(set(twice))[:5]} "
+            "(two rows name the same member)"
+        )
 
 
 class Builder:
@@ -131,7 +196,10 @@ class Builder:
         )
         for name in [str(c) for c in pairs.columns if _unsupported_kind(str(c))]:
             before = _column(mine, name)
-            diff = _differs(pairs[name], before, clear=False)
+            if name == "email":  # two spellings of one address are no change of email
+                diff = _differs(pairs["email_key"], mine["email_key"], clear=False)
+            else:
+                diff = _differs(pairs[name], before, clear=False)
             if not diff.any():
                 continue
             odd |= diff
@@ -188,7 +256,8 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def normalise(frame: pd.DataFrame, *, desired: bool) -> pd.DataFrame:
-    """Comparable columns: strings trimmed with blanks as NA, emails lower-cased."""
+    """Comparable columns: strings trimmed with blanks as NA, emails lower-cased, and
+    ``email_key`` (the canonical key every match and duplicate check uses)."""
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     source = frame.reset_index(drop=True)
     if "metadata" in source and source["metadata"].map(lambda v: isinstance(v, dict)).any():
@@ -201,7 +270,7 @@ def normalise(frame: pd.DataFrame, *, desired: bool) -> pd.DataFrame:
         source["row"] if "row" in source else pd.Series(np.arange(2, len(source) + 2))
     ).astype("Int64")
     for name in source.columns:
-        if name in ("row", "password", "is_verified", "updated_at", "created_at"):
+        if name in ("row", "password", "is_verified", "updated_at", "created_at", "email_key"):
             continue
         if (
             desired
@@ -212,6 +281,7 @@ def normalise(frame: pd.DataFrame, *, desired: bool) -> pd.DataFrame:
         text = source[name].astype("string").str.strip()
         out[name] = text.mask(text == "")
     out["email"] = out["email"].str.lower()
+    out["email_key"] = email_keys(out["email"])
     if "member_id" not in out:
         out["member_id"] = pd.Series(pd.NA, index=out.index, dtype="string")
     if "is_verified" in source:
@@ -251,7 +321,7 @@ def settable(want: pd.DataFrame, *, with_verified: bool) -> list[str]:
 
 
 def _unsupported_kind(column: str) -> str | None:
-    if column == "email":  # equal by construction when matched by email
+    if column == "email":  # same key by construction unless matched by member_id
         return "email"
     if column in ("is_verified", "sign_in_method"):
         return column

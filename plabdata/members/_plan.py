@@ -21,6 +21,11 @@ objects; :meth:`Plan.save` writes none of them (only ``password_source``). A loa
 creates take their password from the sheet needs it again: ``Plan.load(p).with_passwords(
 read_member_sheet(sheet))`` — ``apply_plan`` refuses to start without it.
 
+One member, one key: desired rows meet current members through the canonical email key
+(:func:`~plabdata.tables._keys.email_key`: NFC, IDNA → Unicode, lower-cased), so a member
+stored as ``ü@xn--mnchen-3ya.de`` is the sheet's ``ü@münchen.de``, and a plan never creates
+and deletes one member (checked again on every plan built or loaded: :class:`PlanError`).
+
 Staleness: every update and delete records the member's ``updated_at``; applying refuses a row
 whose member changed since (status ``stale``), so a plan reviewed yesterday cannot overwrite
 today's edits.
@@ -47,12 +52,15 @@ from plabdata.members._diff import (
     ROW_COLUMNS,
     Builder,
     changes_frame,
-    match_rows,
+    check_one_op_per_member,
+    match_column,
+    match_members,
     normalise,
     settable,
     typed,
 )
-from plabdata.members._sheet import SheetResult
+from plabdata.members._sheet import MASK, SheetResult
+from plabdata.tables._keys import email_key, email_keys
 
 PLAN_FORMAT = "plabdata.member-plan"
 PLAN_VERSION = 1
@@ -199,6 +207,7 @@ class Plan:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        # Emails, names, metadata and problems come from sheets and the API: all escaped.
         c = self.counts()
         cells = "".join(f"<td>{html.escape(k)}: <b>{v}</b></td>" for k, v in c.items())
         out = [
@@ -210,10 +219,10 @@ class Plan:
             part = frame[frame["op"] == op]
             if len(part):
                 out.append(f"<h4>{op} ({len(part)})</h4>")
-                out.append(part.head(20).to_html(index=False, na_rep=""))
+                out.append(part.head(20).to_html(index=False, na_rep="", escape=True))
         if len(self.invalid):
             out.append(f"<h4>invalid rows ({len(self.invalid)})</h4>")
-            out.append(self.invalid.head(20).to_html(index=False, na_rep=""))
+            out.append(self.invalid.head(20).to_html(index=False, na_rep="", escape=True))
         return "\n".join(out)
 
     # -- passwords --------------------------------------------------------------------------
@@ -227,14 +236,14 @@ class Plan:
         rows = sheet.rows if isinstance(sheet, SheetResult) else sheet
         if "password" not in rows.columns:
             raise PlanError("the sheet has no password column")
+        # Matched by the canonical key (a re-exported sheet may spell an address otherwise),
+        # stored under the plan's own spelling, which is what apply_plan looks up.
         found = {
-            str(email): value if isinstance(value, Secret) else Secret(str(value))
-            for email, value in zip(
-                rows["email"].str.strip().str.lower(), rows["password"], strict=True
-            )
-            if isinstance(email, str) and value is not None and not pd.isna(value)
+            str(key): value if isinstance(value, Secret) else Secret(str(value))
+            for key, value in zip(email_keys(rows["email"]), rows["password"], strict=True)
+            if isinstance(key, str) and value is not None and not pd.isna(value)
         }
-        passwords = {e: found[e] for e in self.needs_passwords if e in found}
+        passwords = {e: found[email_key(e)] for e in self.needs_passwords if email_key(e) in found}
         return replace(self, passwords={**self.passwords, **passwords})
 
     # -- keys -------------------------------------------------------------------------------
@@ -306,8 +315,10 @@ class Plan:
             raise PlanError(f"{path}: not a plabdata member plan")
         if doc.get("version") != PLAN_VERSION:
             raise PlanError(f"{path}: plan version {doc.get('version')} is not supported")
+        ops = typed(pd.DataFrame(doc["ops"]), OP_COLUMNS)
+        check_one_op_per_member(ops, f"{path}: ")
         return cls(
-            ops=typed(pd.DataFrame(doc["ops"]), OP_COLUMNS),
+            ops=ops,
             changes=changes_frame(pd.DataFrame(doc["changes"])),
             unchanged_rows=typed(pd.DataFrame(doc["unchanged"]), ROW_COLUMNS),
             invalid=typed(pd.DataFrame(doc["invalid"]), INVALID_COLUMNS),
@@ -328,8 +339,9 @@ def plan_member_changes(
 ) -> Plan:
     """Plan the creates, updates and deletes that bring ``current`` in line with ``desired``.
 
-    Values are normalised before comparing (blank / NaN / None alike, emails trimmed and
-    lower-cased), so only real differences show. Blank cells leave a field as it is unless
+    Values are normalised before comparing (blank / NaN / None alike, emails compared by
+    their canonical key: two spellings of one address are one member), so only real
+    differences show. Blank cells leave a field as it is unless
     ``blank_means="clear"``. Metadata: the API replaces a member's whole map on update, so a
     sheet's ``metadata.<key>`` columns are *merged* into each member's current map — keys the
     sheet has no column for are kept (and, with ``blank_means="clear"``, a blank cell removes
@@ -346,8 +358,10 @@ def plan_member_changes(
         plugin_id: the plugin ``current`` came from (default: ``current.attrs["plugin_id"]``).
 
     Raises:
-        PlanError: duplicate keys in ``desired``, too many deletes, or deletes asked for while
-            the sheet has invalid rows (such a row may be a member you mean to keep).
+        PlanError: duplicate keys in ``desired``, duplicate member ids in ``current``, too
+            many deletes, or deletes asked for while the sheet has errors (an invalid row, or
+            a doubtful parse such as a stray quote: such a row may be a member you mean to
+            keep). Warnings (a short password) do not stop deletes.
 
     Example:
         >>> plan = plan_member_changes(read_member_sheet("members.xlsx"), load_members(admin))
@@ -361,25 +375,32 @@ def plan_member_changes(
     want = normalise(desired.rows if isinstance(desired, SheetResult) else desired, desired=True)
     have = normalise(current, desired=False)
     invalid = _invalid_rows(sheet)
-    if delete_missing and len(invalid):
+    if delete_missing and sheet is not None and len(sheet.errors):
+        unplaced = int(sheet.errors["row"].isna().sum())
         raise PlanError(
             f"refusing to plan deletes: {len(invalid)} row(s) of the sheet are "
-            "invalid, and a member on an unreadable row would be deleted; fix them "
+            "invalid"
+            + (f" and {unplaced} problem(s) concern the whole sheet" if unplaced else "")
+            + ", and a member on an unreadable row would be deleted; fix them "
             "first or plan without delete_missing"
         )
-    duplicated = want[key].notna() & want[key].duplicated(keep=False)
+    column = match_column(key)
+    duplicated = want[column].notna() & want[column].duplicated(keep=False)
     if duplicated.any():
         rows = want.loc[duplicated, "row"].tolist()
         raise PlanError(
             f"desired rows share a {key}: rows {rows[:20]} (read the sheet with "
             "read_member_sheet to get them as issues)"
         )
-    if have["member_id"].duplicated().any() or have["email"].dropna().duplicated().any():
-        raise PlanError("the current members frame has duplicate member ids or emails")
+    if have["member_id"].duplicated().any():
+        raise PlanError("the current members frame has duplicate member ids")
 
-    position, moved = match_rows(want, have, key)
+    position, moved, shared = match_members(want, have, key)
     build = Builder()
-    new = (position < 0) & ~moved
+    ambiguous = shared.notna().to_numpy()
+    for problem, group in want[ambiguous].groupby(shared[ambiguous]):
+        build.simple(group, "unsupported", problem=str(problem))
+    new = (position < 0) & ~moved & ~ambiguous
     if key == "member_id":  # an id the plugin does not know cannot be created with that id
         unknown = new & want["member_id"].notna().to_numpy()
         new &= ~unknown
@@ -392,8 +413,11 @@ def plan_member_changes(
         pairs, mine, settable(want, with_verified=False), clear=blank_means == "clear"
     )
     if delete_missing:
-        keep = set(want[key].dropna()) | set(mine["member_id"])
-        gone = have[~have[key].isin(keep) & ~have["member_id"].isin(keep)]
+        # Kept: every member a desired row names, by its id or by its canonical email — so a
+        # member is never deleted while the plan creates (or updates) the same address.
+        wanted_ids = set(want["member_id"].dropna()) | set(mine["member_id"])
+        wanted_keys = set(want["email_key"].dropna())
+        gone = have[~have["member_id"].isin(wanted_ids) & ~have["email_key"].isin(wanted_keys)]
         if len(gone) > max_deletes:
             raise PlanError(
                 f"the plan would delete {len(gone)} members, more than "
@@ -402,6 +426,7 @@ def plan_member_changes(
             )
         build.deletes(gone)
     ops, changes = build.frames()
+    check_one_op_per_member(ops)
     meta = {
         "key": key,
         "blank_means": blank_means,
@@ -422,9 +447,12 @@ def plan_member_changes(
 
 
 def _invalid_rows(sheet: SheetResult | None) -> pd.DataFrame:
-    if sheet is None or sheet.issues.empty:
+    """One line per row an error left out (warnings keep their row, and are not listed)."""
+    if sheet is None:
         return typed(pd.DataFrame(), INVALID_COLUMNS)
-    issues = sheet.issues.dropna(subset=["row"])
+    issues = sheet.errors.dropna(subset=["row"])
+    if issues.empty:
+        return typed(pd.DataFrame(), INVALID_COLUMNS)
     problems = issues.assign(text=issues["column"].fillna("") + ": " + issues["problem"])
     grouped = problems.groupby("row")["text"].agg("; ".join)
     email_header = next((h for h, t in sheet.header_map.items() if t == "email"), None)
@@ -432,19 +460,26 @@ def _invalid_rows(sheet: SheetResult | None) -> pd.DataFrame:
         sheet.raw[email_header] if email_header in sheet.raw else pd.Series(dtype=object)
     ).reindex(grouped.index)
     frame = pd.DataFrame(
-        {"row": grouped.index, "email": emails.to_numpy(), "problem": grouped.to_numpy()}
+        {
+            "row": grouped.index,
+            "email": [MASK if isinstance(e, Secret) else e for e in emails.tolist()],
+            "problem": grouped.to_numpy(),
+        }
     )
     return typed(frame, INVALID_COLUMNS)
 
 
 def _passwords(want: pd.DataFrame, ops: pd.DataFrame) -> dict[str, Secret]:
+    """The sheet's passwords of the plan's creates, keyed by the create's email (matched by
+    canonical key, so the lookup cannot miss on a second spelling)."""
     if "password" not in want:
         return {}
-    creates = set(ops.loc[ops["op"] == "create", "email"].dropna())
+    creates = ops.loc[ops["op"] == "create", "email"].dropna()
+    by_key = dict(zip(email_keys(creates), creates, strict=True))
     return {
-        str(email): value if isinstance(value, Secret) else Secret(str(value))
-        for email, value in zip(want["email"], want["password"], strict=True)
-        if email in creates and value is not None and not pd.isna(value)
+        str(by_key[key]): value if isinstance(value, Secret) else Secret(str(value))
+        for key, value in zip(want["email_key"], want["password"], strict=True)
+        if key in by_key and value is not None and not pd.isna(value)
     }
 
 

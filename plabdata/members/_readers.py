@@ -5,6 +5,11 @@ UTF-16, Windows-1252) and sniff the delimiter; read an XLSX sheet with openpyxl,
 cells hold formulas (reported, never evaluated); number rows as a spreadsheet shows them
 (header = row 1), skipping title rows above the header.
 
+CSV quoting is where a sheet silently goes wrong: one stray ``"`` opens a quoted cell that
+swallows the following rows (or the rest of the file) into one member's name. So every CSV
+record is checked against the physical lines it came from (see :func:`_quote_doubts`), and a
+doubtful one becomes a ``parse_issues`` entry naming its row and its lines, never a guess.
+
     >>> table = read_table("members.csv", None, lambda header: header.lower() == "email")
 """
 
@@ -14,6 +19,7 @@ import csv
 import io
 import itertools
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +33,13 @@ from plabdata.errors import ValidationError
 
 SheetSource = str | os.PathLike[str] | IO[bytes] | pd.DataFrame
 _DELIMITERS = (",", ";", "\t", "|")
+#: A quoted CSV cell may hold a few line breaks (an address); more lines than this is doubted.
+MAX_CELL_LINES = 3
+#: No member field is longer than a picture URL (2,048): a cell far beyond it is doubted.
+MAX_CELL_CHARS = 4096
+#: How a CSV line break looks to the line reader (``io.StringIO(newline="")``).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_EMAIL_LIKE = re.compile(r"[^\s@\"',;|]+@[^\s@\"',;|]+\.[^\s@\"',;|]+")
 
 
 def missing(value: Any) -> bool:
@@ -43,8 +56,12 @@ class Table:
     cells: pd.DataFrame  # one object column per header, str | None (or raw objects)
     rows: Any  # numpy array of spreadsheet row numbers
     formulas: dict[str, set[int]] = field(default_factory=dict)
-    #: ``(row, column, value, problem)`` for rows with more values than the header has.
-    shape_issues: list[tuple[int, str, str, str]] = field(default_factory=list)
+    #: ``(row, column, value, problem)`` for rows that cannot be read as written: more values
+    #: than the header has, or (CSV) a doubtful parse. Each excludes its row.
+    parse_issues: list[tuple[int, str, str, str]] = field(default_factory=list)
+    #: ``(row, column)`` of the cells a doubtful parse may have filled with other rows' text
+    #: (passwords included): never shown, never exported as they are.
+    doubtful_cells: list[tuple[int, str]] = field(default_factory=list)
 
 
 def read_table(
@@ -115,14 +132,102 @@ def _sniff_delimiter(text: str) -> str:
 
 def _from_csv(text: str, name: str, is_email_header: Callable[[str], bool]) -> Table:
     delimiter = _sniff_delimiter(text)
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines, delimiter=delimiter)
+    records: list[list[Any]] = []
+    doubts: dict[int, list[tuple[int | None, str]]] = {}
+    first = 1  # the physical line the next record starts on
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as exc:
-        raise ValidationError(f"{name}: not a readable CSV file ({exc})") from None
-    table = _from_records(records, name, lambda v: v if v != "" else None, is_email_header)
+        for record in reader:
+            found = _quote_doubts(record, lines[first - 1 : reader.line_num], first, delimiter)
+            if found:
+                doubts[len(records)] = found
+            records.append(record)
+            first = reader.line_num + 1
+    except csv.Error as exc:  # e.g. a quoted cell past the csv module's 131,072-character cap
+        doubts[len(records)] = [
+            (
+                None,
+                f"{_lines(first, len(lines))} cannot be read as CSV ({exc}): a stray quote? "
+                f"the {len(lines) - first + 1:,} line(s) from here on were not read",
+            )
+        ]
+        records.append([])
+    table = _from_records(records, name, lambda v: v if v != "" else None, is_email_header, doubts)
     for header in table.headers:  # CSV has no formulas: '=' text is a formula pasted as text
         table.formulas[header] = set()
     return table
+
+
+def _quote_doubts(
+    record: list[str], raw: list[str], first: int, delimiter: str
+) -> list[tuple[int | None, str]]:
+    """Why one CSV record may not be what its author wrote: ``(cell index or None, problem)``.
+
+    ``raw`` is the physical lines the reader consumed for it, starting on line ``first``. A
+    record is doubted when its quotes do not balance or are malformed (a stray ``"``), when a
+    cell spans more than :data:`MAX_CELL_LINES` lines, holds what looks like another row's
+    email on a later line, or is longer than :data:`MAX_CELL_CHARS`, and when the lines it
+    took disagree with the line breaks its cells hold (the file's line count and the parse
+    disagree).
+    """
+    if len(raw) == 1 and '"' not in raw[0] and len(raw[0]) <= MAX_CELL_CHARS:
+        return []  # the common case: one short line, nothing quoted
+    where = _lines(first, first + len(raw) - 1)
+    found: list[tuple[int | None, str]] = []
+    for index, cell in enumerate(record):
+        if len(cell) > MAX_CELL_CHARS:
+            found.append(
+                (
+                    index,
+                    f"a cell of {len(cell):,} characters ({where}; more than "
+                    f"{MAX_CELL_CHARS:,}): a stray quote may have joined rows into it",
+                )
+            )
+            continue
+        cell_lines = _LINE_BREAK.split(cell)
+        if len(cell_lines) > MAX_CELL_LINES:
+            found.append(
+                (
+                    index,
+                    f"a quoted cell runs over {where} (more than {MAX_CELL_LINES} lines): a "
+                    "stray quote may have joined the rows below into it",
+                )
+            )
+        elif any(_EMAIL_LIKE.search(line) for line in cell_lines[1:]):
+            found.append(
+                (
+                    index,
+                    f"a quoted cell over {where} holds another email on a later line: a "
+                    "stray quote may have joined the rows below into it",
+                )
+            )
+    text = "".join(raw)
+    if '"' in text and not found:
+        # The parsed cells may have lost the quote: find it in the line as written.
+        pieces = raw[0].split(delimiter)
+        quoted = next((i for i, c in enumerate(pieces) if '"' in c), None)
+        if text.count('"') % 2:
+            found.append((quoted, f'unbalanced quotes on {where}: a stray " character?'))
+        else:
+            try:
+                list(csv.reader(io.StringIO(text, newline=""), strict=True))
+            except csv.Error as exc:
+                found.append((quoted, f'malformed quotes on {where} ({exc}): a stray "?'))
+    breaks = sum(len(_LINE_BREAK.findall(c)) for c in record)
+    if not found and len(raw) != breaks + 1:
+        found.append(
+            (
+                None,
+                f"the record on {where} holds {breaks} line break(s) in its cells: the file's "
+                "lines and the CSV parse disagree",
+            )
+        )
+    return found
+
+
+def _lines(first: int, last: int) -> str:
+    return f"line {first}" if last <= first else f"lines {first}–{last}"
 
 
 def _from_xlsx(
@@ -178,10 +283,19 @@ def _cell_text(value: Any) -> str | None:
 
 
 def _from_records(
-    records: list[list[Any]], name: str, convert: Any, is_email_header: Callable[[str], bool]
+    records: list[list[Any]],
+    name: str,
+    convert: Any,
+    is_email_header: Callable[[str], bool],
+    doubts: dict[int, list[tuple[int | None, str]]] | None = None,
 ) -> Table:
     """The header is the first row naming an email column among the first rows with content
-    (title rows above it are skipped), else the first row with content."""
+    (title rows above it are skipped), else the first row with content.
+
+    ``doubts`` (CSV only) holds, per record index, why its parse is doubtful: a doubtful
+    header refuses the file; a doubtful data row becomes a parse issue that excludes it.
+    """
+    doubts = doubts or {}
     filled = list(
         itertools.islice(
             (i for i, r in enumerate(records) if any(v not in (None, "") for v in r)), 10
@@ -193,17 +307,30 @@ def _from_records(
         (i for i in filled if any(is_email_header(v) for v in records[i] if isinstance(v, str))),
         filled[0],
     )
+    if start in doubts:
+        raise ValidationError(
+            f"{name}: the header row (row {start + 1}) cannot be trusted: {doubts[start][0][1]}"
+        )
     header_cells = [convert(v) for v in records[start]]
     keep = [i for i, h in enumerate(header_cells) if h is not None and str(h).strip()]
     headers = [str(header_cells[i]).strip() for i in keep]
+    names = dict(zip(keep, _dedupe(headers), strict=True))
     width = len(header_cells)
     body = records[start + 1 :]
     numbers = list(range(start + 2, start + 2 + len(body)))
-    shape = []
-    for number, record in zip(numbers, body, strict=True):
+    issues: list[tuple[int, str, str, str]] = []
+    doubtful: list[tuple[int, str]] = []
+    for index, (number, record) in enumerate(zip(numbers, body, strict=True), start=start + 1):
+        for cell, problem in doubts.get(index, ()):
+            column = names.get(cell, "") if cell is not None else ""
+            # No value: a swallowed cell may hold other rows' passwords.
+            issues.append((number, column, "", problem))
+            doubtful += (
+                [(number, h) for h in names.values()] if cell is None else [(number, column)]
+            )
         extra = [v for v in record[width:] if v not in (None, "")]
         if extra:
-            shape.append(
+            issues.append(
                 (
                     number,
                     "",
@@ -212,13 +339,15 @@ def _from_records(
                     f"but the header has {len(keep)} columns (a stray delimiter?)",
                 )
             )
-    columns = {
-        h: [convert(r[i]) if i < len(r) else None for r in body]
-        for h, i in zip(_dedupe(headers), keep, strict=True)
-    }
+    columns = {h: [convert(r[i]) if i < len(r) else None for r in body] for i, h in names.items()}
     cells = pd.DataFrame(columns, dtype=object)
     return Table(
-        name, list(columns), cells, np.asarray(numbers, dtype=np.int64), shape_issues=shape
+        name,
+        list(columns),
+        cells,
+        np.asarray(numbers, dtype=np.int64),
+        parse_issues=issues,
+        doubtful_cells=[(r, c) for r, c in doubtful if c],
     )
 
 

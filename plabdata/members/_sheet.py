@@ -6,10 +6,13 @@
 Headers are matched the way people write them (``E-mail``, ``Email Address``, ``First name``,
 ``Surname``…); ``metadata.<key>`` / ``meta.<key>`` columns become metadata keys.
 
-The result splits the sheet in two: ``rows`` (the valid rows, normalised) and ``issues``
+The result splits the sheet in two: ``rows`` (the rows to send, normalised) and ``issues``
 (one line per problem: ``row`` as the spreadsheet row number a person sees — header is row 1 —,
-``column`` as written in the sheet, ``value`` — passwords shown as ``***`` —, ``problem``).
-A row with any issue is left out of ``rows``: nothing is sent for it.
+``column`` as written in the sheet, ``value`` — passwords shown as ``***`` —, ``problem``, and
+``severity``). An ``"error"`` leaves its row out of ``rows``: nothing is sent for it. A
+``"warning"`` keeps the row (a short password: PluginLab itself decides, and its refusal comes
+back as that row's result). A doubtful CSV parse (a stray quote) and a formula cell, in any
+column, are errors.
 
 Passwords are held as :class:`~plabdata.config.Secret` objects from the moment they are read,
 so no repr, issue, error or export of these frames shows one.
@@ -17,6 +20,7 @@ so no repr, issue, error or export of these frames shows one.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from email_validator import EmailNotValidError, validate_email
 from plabdata.config import Secret
 from plabdata.errors import ValidationError
 from plabdata.members._readers import SheetSource, missing, read_table
+from plabdata.tables._keys import email_keys
 
 #: The member fields a sheet can set, in the order they appear in ``SheetResult.rows``.
 TEXT_FIELDS = ("name", "given_name", "family_name", "picture_url")
@@ -36,9 +41,19 @@ FIELDS = ("email", *TEXT_FIELDS, "is_verified", "password")
 PASSTHROUGH = ("member_id", "sign_in_method")
 MAX_NAME_LENGTH = 256
 MAX_URL_LENGTH = 2048
-#: PluginLab refuses shorter passwords (``400 weak-password``); caught here, before sending.
-MIN_PASSWORD_LENGTH = 6
+#: Shorter passwords get a warning. No public source states a minimum (PluginLab's own SDK
+#: example creates a member with ``12345``), so the row is still sent and the API decides.
+WEAK_PASSWORD_LENGTH = 6
 MASK = "***"
+#: The columns of ``SheetResult.issues``.
+ISSUE_COLUMNS = {
+    "row": "Int64",
+    "column": "string",
+    "value": "string",
+    "problem": "string",
+    "severity": "string",
+}
+ERROR, WARNING = "error", "warning"
 _META_PREFIX = re.compile(r"^\s*(?:metadata|meta)\s*\.\s*(?P<key>.*?)\s*$", re.IGNORECASE)
 
 _ALIASES: dict[str, str] = {
@@ -66,7 +81,8 @@ class SheetResult:
         rows: valid rows, one per member — ``row`` (Int64), ``email`` and the text fields
             (``string``), ``is_verified`` (``boolean``), ``password`` (``Secret`` objects, only
             when the sheet has that column), ``metadata.<key>`` (``string``).
-        issues: ``row``, ``column``, ``value``, ``problem`` — one line per problem.
+        issues: ``row``, ``column``, ``value``, ``problem``, ``severity`` (``"error"``: the
+            row is left out; ``"warning"``: the row is kept) — one line per problem.
         source: where the sheet came from (a path, or ``<DataFrame>``).
         header_map: sheet header → field name, for the columns that were used.
         ignored_columns: sheet headers that map to no member field (listed, never guessed).
@@ -80,44 +96,65 @@ class SheetResult:
     raw: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
+    def errors(self) -> pd.DataFrame:
+        """The issues that leave their row out (``severity == "error"``)."""
+        return self.issues[self.issues["severity"] == ERROR].reset_index(drop=True)
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        """The issues that keep their row (``severity == "warning"``)."""
+        return self.issues[self.issues["severity"] == WARNING].reset_index(drop=True)
+
+    @property
     def ok(self) -> bool:
-        """True when the sheet has no issues."""
-        return self.issues.empty
+        """True when no issue is an error (warnings may remain: see :attr:`warnings`)."""
+        return self.errors.empty
 
     @property
     def invalid_rows(self) -> list[int]:
-        """Spreadsheet row numbers left out because of an issue."""
-        return sorted({int(r) for r in self.issues["row"].dropna()})
+        """Spreadsheet row numbers left out because of an error."""
+        return sorted({int(r) for r in self.errors["row"].dropna()})
 
     def original_rows(self, rows: Iterable[int], *, reveal_passwords: bool = False) -> pd.DataFrame:
         """The given rows as they were in the sheet (its own headers), indexed by row number.
 
         The password column is left out unless ``reveal_passwords`` is True: a file written
-        from this frame would otherwise hold passwords in clear text.
+        from this frame would otherwise hold passwords in clear text. So is any other cell held
+        as a secret (a cell a stray quote filled with other rows, passwords included): shown
+        as ``***`` unless ``reveal_passwords``.
         """
         wanted = [r for r in dict.fromkeys(int(r) for r in rows) if r in self.raw.index]
         out = self.raw.loc[wanted].copy()
-        for header, target in self.header_map.items():
-            if target == "password" and header in out.columns:
-                if reveal_passwords:
-                    out[header] = [v.reveal() if isinstance(v, Secret) else v for v in out[header]]
-                else:
-                    out = out.drop(columns=header)
+        secret_headers = {h for h, t in self.header_map.items() if t == "password"}
+        for header in out.columns:
+            if header in secret_headers and not reveal_passwords:
+                out = out.drop(columns=header)
+            elif out[header].map(lambda v: isinstance(v, Secret)).any():
+                out[header] = [
+                    (v.reveal() if reveal_passwords else MASK) if isinstance(v, Secret) else v
+                    for v in out[header]
+                ]
         out.index.name = "row"
         return out
 
     def __repr__(self) -> str:
+        warned = len(self.warnings)
         return (
             f"SheetResult(source={self.source!r}, valid_rows={len(self.rows)}, "
-            f"invalid_rows={len(self.invalid_rows)}, issues={len(self.issues)})"
+            f"invalid_rows={len(self.invalid_rows)}, issues={len(self.issues)}"
+            + (f", warnings={warned})" if warned else ")")
         )
 
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        head = f"<p><b>{self.source}</b>: {len(self.rows)} valid rows, "
-        head += f"{len(self.invalid_rows)} invalid rows, {len(self.issues)} issues</p>"
-        return head + (self.issues.head(50).to_html(index=False) if len(self.issues) else "")
+        # Everything here comes from the file (its name, headers, cells): escape all of it.
+        head = f"<p><b>{html.escape(self.source)}</b>: {len(self.rows)} valid rows, "
+        head += f"{len(self.invalid_rows)} invalid rows, {len(self.issues)} issues"
+        head += f" ({len(self.warnings)} warnings)</p>" if len(self.warnings) else "</p>"
+        shown = self.issues.head(50).astype(object)
+        shown = shown.where(shown.notna(), "")
+        return head + (shown.to_html(index=False, escape=True) if len(shown) else "")
 
 
 def read_member_sheet(
@@ -135,37 +172,46 @@ def read_member_sheet(
         columns: extra header mapping, sheet header → field (``email``, ``name``,
             ``given_name``, ``family_name``, ``picture_url``, ``is_verified``, ``password``,
             ``metadata.<key>``) or None to ignore a column. Wins over the built-in aliases.
-        strict: raise one :class:`ValidationError` listing every issue instead of returning
-            them.
+        strict: raise one :class:`ValidationError` listing every issue when any is an error
+            (warnings alone never raise).
 
     Returns:
-        A :class:`SheetResult` with the valid rows and the issues.
+        A :class:`SheetResult` with the rows to send and the issues.
 
     Raises:
-        ValidationError: the file cannot be read, is empty, has no email column, or (with
-            ``strict``) any row has a problem. The message says which, never a traceback.
+        ValidationError: the file cannot be read, is empty, has no email column, its header
+            row's quoting is doubtful, or (with ``strict``) any row has an error. The message
+            says which, never a traceback.
 
     Example:
         >>> result = read_member_sheet("data/members_import.csv")
         >>> result.rows.head(); result.issues
     """
-    email_keys = {_header_key(k) for k, v in (columns or {}).items() if v == "email"}
-    email_keys |= {k for k, v in _ALIASES.items() if v == "email"}
-    table = read_table(source, sheet, lambda header: _header_key(header) in email_keys)
+    email_headers = {_header_key(k) for k, v in (columns or {}).items() if v == "email"}
+    email_headers |= {k for k, v in _ALIASES.items() if v == "email"}
+    table = read_table(source, sheet, lambda header: _header_key(header) in email_headers)
     header_map, ignored = _map_headers(table.headers, columns, table.name)
     issues: list[pd.DataFrame] = [
-        pd.DataFrame(table.shape_issues, columns=["row", "column", "value", "problem"])
+        pd.DataFrame(table.parse_issues, columns=["row", "column", "value", "problem"])
     ]
     frame = table.cells
     blank = frame.isna().all(axis=1)
     frame, row_numbers = frame[~blank.to_numpy()], table.rows[~blank.to_numpy()]
-    if frame.empty:
+    if frame.empty and not table.parse_issues:
         raise ValidationError(f"{table.name}: the sheet has a header but no data rows")
     frame.index = pd.Index(row_numbers, name="row")
     raw = frame.copy()
+    if "password" in header_map.values():
+        # A cell a stray quote filled may hold other rows' passwords: keep it as a secret.
+        for number, header in table.doubtful_cells:
+            cell: Any = raw.at[number, header] if number in raw.index else None
+            if isinstance(cell, str):
+                raw.at[number, header] = Secret(cell)  # type: ignore[assignment]
     out = pd.DataFrame(index=frame.index)
     for header, target in header_map.items():
         values = frame[header]
+        # Every mapped column alike, passwords included: a formula is never taken as a value.
+        issues.append(_formula_issues(values, header, table.formulas.get(header)))
         if target == "password":
             raw[header] = pd.Series(
                 [Secret(v) if isinstance(v, str) else None for v in values],
@@ -173,20 +219,9 @@ def read_member_sheet(
                 dtype=object,
             )
             out[target] = raw[header]
-            short = values.map(lambda v: isinstance(v, str) and len(v) < MIN_PASSWORD_LENGTH)
-            issues.append(
-                _issues(
-                    short,
-                    values,
-                    header,
-                    f"password must be at least "
-                    f"{MIN_PASSWORD_LENGTH} characters (blank: one is generated)",
-                )
-            )
+            issues.append(_weak_password_warnings(values, header))
             continue
-        text = _strip(values)
-        issues.append(_formula_issues(text, header, table.formulas.get(header)))
-        out[target] = text
+        out[target] = _strip(values)
     checks = [_check_email, _check_booleans, _check_text, _check_metadata]
     for check in checks:
         issues.extend(check(out, header_map))
@@ -194,9 +229,10 @@ def read_member_sheet(
     all_issues = _mask_passwords(
         _issue_frame(pd.concat(found, ignore_index=True) if found else None), header_map
     )
-    rows = _finish_rows(out, set(all_issues["row"].dropna().astype(int)))
+    errors = all_issues[all_issues["severity"] == ERROR]
+    rows = _finish_rows(out, set(errors["row"].dropna().astype(int)))
     result = SheetResult(rows, all_issues, table.name, header_map, tuple(ignored), raw)
-    if strict and len(all_issues):
+    if strict and len(errors):
         raise ValidationError(_describe(all_issues, table.name), all_issues)
     return result
 
@@ -253,7 +289,9 @@ def _strip(values: pd.Series) -> pd.Series:
     return text.map(lambda v: None if v == "" else v)
 
 
-def _issues(mask: pd.Series, values: pd.Series, column: str, problem: Any) -> pd.DataFrame:
+def _issues(
+    mask: pd.Series, values: pd.Series, column: str, problem: Any, severity: str = ERROR
+) -> pd.DataFrame:
     hit = values[mask.fillna(False).astype(bool)]
     texts = problem if isinstance(problem, pd.Series) else pd.Series(problem, index=hit.index)
     return pd.DataFrame(
@@ -262,18 +300,38 @@ def _issues(mask: pd.Series, values: pd.Series, column: str, problem: Any) -> pd
             "column": column,
             "value": hit.map(lambda v: "" if missing(v) else str(v)).to_numpy(),
             "problem": texts.loc[hit.index].to_numpy(),
+            "severity": severity,
         }
     )
 
 
 def _formula_issues(values: pd.Series, header: str, xlsx_cells: set[int] | None) -> pd.DataFrame:
-    starts = values.map(lambda v: isinstance(v, str) and v.startswith("="))
+    """Formula cells of one column: an XLSX formula cell, or text starting with ``=`` (a
+    formula pasted as text, or a CSV injection). Values are checked as read, before trimming,
+    so a password column is checked exactly like the others."""
+    starts = values.map(lambda v: isinstance(v, str) and v.lstrip().startswith("="))
     mask = starts | values.index.isin(list(xlsx_cells or ()))
     return _issues(
         mask,
         values,
         header,
         "formula cell: plabdata reads values, not formulas (copy and paste as values)",
+    )
+
+
+def _weak_password_warnings(values: pd.Series, header: str) -> pd.DataFrame:
+    short = values.map(
+        lambda v: (
+            isinstance(v, str) and not v.lstrip().startswith("=") and len(v) < WEAK_PASSWORD_LENGTH
+        )
+    )
+    return _issues(
+        short,
+        values,
+        header,
+        f"password shorter than {WEAK_PASSWORD_LENGTH} characters: PluginLab may refuse it "
+        "as weak (the row is still sent; a refusal comes back as its result)",
+        severity=WARNING,
     )
 
 
@@ -292,16 +350,19 @@ def _check_email(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.Da
     skip = raw.map(lambda v: isinstance(v, str) and v.startswith("="))
     found.append(_issues(problems.notna() & ~skip, raw, header, problems))
     out["email"] = normalised
-    dup = normalised.notna() & normalised.duplicated(keep=False)
+    # Duplicates by the canonical key the plan matches members with, so that two spellings of
+    # one address are caught here, as issues, and never become two members.
+    keys = email_keys(normalised)
+    dup = keys.notna() & keys.duplicated(keep=False)
     if dup.any():
-        groups = normalised[dup].groupby(normalised[dup]).groups
+        groups = keys[dup].groupby(keys[dup]).groups
         text = {
             e: f"duplicate email {e!r} on rows "
             f"{', '.join(map(str, idx[:-1]))} and {idx[-1]} (case-insensitive): "
             "keep one"
             for e, idx in groups.items()
         }
-        found.append(_issues(dup, raw, header, normalised[dup].map(text)))
+        found.append(_issues(dup, raw, header, keys[dup].map(text)))
     return found
 
 
@@ -374,10 +435,10 @@ def _check_metadata(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd
 
 def _issue_frame(frame: pd.DataFrame | None) -> pd.DataFrame:
     if frame is None or frame.empty:
-        frame = pd.DataFrame({"row": [], "column": [], "value": [], "problem": []})
-    frame = frame.astype(
-        {"row": "Int64", "column": "string", "value": "string", "problem": "string"}
-    )
+        frame = pd.DataFrame({c: [] for c in ISSUE_COLUMNS})
+    frame = frame.assign(severity=frame.get("severity", pd.Series(dtype=object)))
+    frame["severity"] = frame["severity"].fillna(ERROR)  # reader issues are all errors
+    frame = frame[list(ISSUE_COLUMNS)].astype(ISSUE_COLUMNS)
     return frame.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
 
 
@@ -400,12 +461,16 @@ def _finish_rows(out: pd.DataFrame, bad_rows: set[int]) -> pd.DataFrame:
 
 
 def _describe(issues: pd.DataFrame, name: str, limit: int = 50) -> str:
-    rows = issues["row"].dropna().nunique()
-    lines = [f"{name}: {len(issues)} problem(s) in {rows} row(s)"]
+    errors = issues[issues["severity"] == ERROR]
+    rows = errors["row"].dropna().nunique()
+    lines = [f"{name}: {len(errors)} problem(s) in {rows} row(s)"]
+    if len(errors) < len(issues):
+        lines[0] += f", and {len(issues) - len(errors)} warning(s)"
     for item in issues.head(limit).to_dict("records"):
         where = f"row {item['row']}" if not pd.isna(item["row"]) else "sheet"
         value = f" {item['value']!r}" if item["value"] else ""
-        lines.append(f"  {where}, {item['column']}{value}: {item['problem']}")
+        label = "warning: " if item["severity"] == WARNING else ""
+        lines.append(f"  {where}, {item['column']}{value}: {label}{item['problem']}")
     if len(issues) > limit:
         lines.append(f"  … and {len(issues) - limit} more (all in .issues)")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ draws inside a widget callback, in a worker thread, in a headless test and in ``
 from __future__ import annotations
 
 import base64
+import html
 import io
 from os import PathLike
 
@@ -39,6 +40,7 @@ def members_chart(
         ax.text(0.5, 0.5, "no members", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
+    counts = counts.rename(index=_label, columns=_label)
     counts.plot.barh(ax=ax, stacked=True, width=0.75, legend=counts.shape[1] > 1)
     ax.invert_yaxis()  # the most common method on top
     ax.set_xlabel("members")
@@ -76,6 +78,12 @@ def member_counts(members: pd.DataFrame) -> pd.DataFrame:
     counts.index.name = "sign-in method"
     counts.columns.name = "plan"
     return counts
+
+
+def _label(text: object) -> str:
+    """A label from the data (an email, a plan name) drawn as written: matplotlib reads
+    ``$…$`` as math, and an email such as ``a$\\frac{b@x.io`` would stop the drawing."""
+    return str(text).replace("$", r"\$")
 
 
 def _plan_order(plans: pd.Series) -> list[str]:
@@ -124,7 +132,7 @@ def quota_impact_chart(
             "used before": (used / limit * 100).to_numpy(),
             "backfilled": (added / limit * 100).to_numpy(),
         },
-        index=pd.Index(labels.astype(str).to_numpy()),
+        index=pd.Index([_label(v) for v in labels.astype(str)]),
     )
     frame.plot.barh(ax=ax, stacked=True, width=0.75, color=["#9aa5b1", "#e4572e"])
     ax.axvline(100, color="black", linewidth=1, linestyle="--", label="limit")
@@ -167,4 +175,4 @@ def figure_png(fig: Figure, path: str | PathLike[str] | None = None, *, dpi: int
 def png_img_tag(png: bytes, alt: str) -> str:
     """An ``<img>`` with the PNG inlined (for the HTML fallbacks)."""
     encoded = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{alt}" src="data:image/png;base64,{encoded}"/>'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}"/>'

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +12,11 @@ import pandas as pd
 import pytest
 
 from plabdata.client._records import Member
+from plabdata.client._sync import Admin
+from plabdata.emulator import EmulatorHandle
 from plabdata.errors import PlanError
+from plabdata.members._diff import OP_COLUMNS, check_one_op_per_member, typed
+from plabdata.members._loaders import load_members
 from plabdata.members._plan import Plan, plan_member_changes
 from plabdata.members._sheet import read_member_sheet
 from plabdata.tables._frames import members_frame
@@ -237,3 +244,155 @@ def test_text_and_html_show_counts_never_passwords(current: pd.DataFrame) -> Non
     for text in texts:
         assert PASSWORD not in text
     assert "Nothing to do" in str(plan_member_changes(current.copy(), current))
+
+
+# ---------------------------------------------------------------------------- one canonical key
+
+NFD_JOSE = unicodedata.normalize("NFD", "josé@example.com")
+PUNY = "zoë@xn--mnchen-3ya.de"  # the domain münchen.de, stored in punycode
+
+
+@pytest.fixture
+def admin(emu: EmulatorHandle) -> Iterator[Admin]:
+    with Admin(emu.settings) as client:
+        yield client
+
+
+def test_a_base_in_other_spellings_is_matched_not_deleted_and_recreated(admin: Admin) -> None:
+    for email, name in [(PUNY, "Zoë"), (NFD_JOSE, "José"), ("plain@example.com", "Plain")]:
+        member = admin.create_member(email, "a-long-password-1", metadata={"team": "core"})
+        admin.update_member(member.id, name=name)
+    current = load_members(admin, progress=False)
+    stored = set(current["email"])
+    assert PUNY in stored and NFD_JOSE in stored, "the emulator keeps the spelling it was sent"
+    sheet = read_member_sheet(
+        pd.DataFrame(
+            {
+                "Email": ["Zoë@München.de", "josé@example.com", "plain@example.com"],
+                "Name": ["Zoë", "José Renamed", "Plain"],
+                "metadata.team": ["core", "core", "core"],
+            }
+        )
+    )
+    assert unicodedata.is_normalized("NFC", sheet.rows["email"].iloc[1])
+    for delete_missing in (False, True):
+        plan = plan_member_changes(
+            sheet, current, delete_missing=delete_missing, plugin_id=admin.settings.plugin_id
+        )
+        counts = plan.counts()
+        assert (counts["create"], counts["delete"], counts["unsupported"]) == (0, 0, 0), counts
+        assert counts["update"] == 1 and counts["unchanged"] == 2
+        update = plan.updates.iloc[0]
+        assert update["email"] == NFD_JOSE and update["after"] == {"name": "José Renamed"}
+        by_id = current.set_index("email")["member_id"]
+        assert update["member_id"] == by_id[NFD_JOSE]
+        assert set(plan.unchanged_rows["member_id"]) == {by_id[PUNY], by_id["plain@example.com"]}
+
+
+def test_two_live_spellings_of_one_address_are_reported_and_never_deleted(admin: Admin) -> None:
+    twins = [admin.create_member(e, "a-long-password-1") for e in (PUNY, "zoë@münchen.de")]
+    admin.create_member("gone@example.com", "a-long-password-1")
+    current = load_members(admin, progress=False)
+    plan = plan_member_changes(
+        pd.DataFrame({"email": ["ZOË@münchen.de"], "name": ["Zoë"]}), current, delete_missing=True
+    )
+    assert plan.creates.empty and plan.updates.empty
+    assert plan.deletes["email"].tolist() == ["gone@example.com"]
+    odd = plan.unsupported.iloc[0]
+    assert odd["problem"].startswith("several members share this email")
+    assert PUNY in odd["problem"] and "zoë@münchen.de" in odd["problem"]
+    assert not set(plan.deletes["member_id"]) & {m.id for m in twins}
+
+
+def test_passwords_attach_by_canonical_key(current: pd.DataFrame, tmp_path: Path) -> None:
+    sheet = read_member_sheet(_sheet(email=["new@münchen.de"], password=[PASSWORD]))
+    plan = plan_member_changes(sheet, current)
+    assert plan.passwords["new@münchen.de"].reveal() == PASSWORD
+    loaded = Plan.load(plan.save(tmp_path / "plan.json"))
+    respelled = pd.DataFrame({"email": ["NEW@xn--mnchen-3ya.de"], "password": [PASSWORD]})
+    again = loaded.with_passwords(respelled)
+    assert again.needs_passwords == [] and again.passwords["new@münchen.de"].reveal() == PASSWORD
+
+
+def test_a_plan_that_creates_and_deletes_one_member_is_refused(
+    current: pd.DataFrame, tmp_path: Path
+) -> None:
+    plan = plan_member_changes(
+        _sheet(email=["new@example.com", "ada@example.com"]), current, delete_missing=True
+    )
+    path = plan.save(tmp_path / "plan.json")
+    doc = json.loads(path.read_text())
+    delete = next(op for op in doc["ops"] if op["op"] == "delete")
+    delete["email"] = "NEW@Example.com"  # a tampered or hand-edited plan
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanError, match="creates and deletes the same member"):
+        Plan.load(path)
+    with pytest.raises(PlanError, match="changes one member more than once"):
+        check_one_op_per_member(
+            typed(
+                pd.DataFrame(
+                    {"op_id": [0, 1], "op": ["update", "delete"], "member_id": ["mem_1"] * 2}
+                ),
+                OP_COLUMNS,
+            )
+        )
+
+
+def test_key_member_id_never_deletes_a_member_the_sheet_names_by_email(
+    current: pd.DataFrame,
+) -> None:
+    desired = current[["member_id", "email"]].head(1).copy()
+    desired = pd.concat([desired, pd.DataFrame({"email": ["ALAN@example.com"]})])
+    plan = plan_member_changes(desired, current, key="member_id", delete_missing=True)
+    assert "alan@example.com" not in set(plan.deletes["email"])
+    assert sorted(plan.deletes["email"]) == ["grace@example.com", "linus@example.com"]
+
+
+# ---------------------------------------------------------------------------- doubtful sheets
+
+
+def test_deletes_refused_while_a_csv_parse_is_doubtful(
+    current: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = tmp_path / "members.csv"
+    path.write_text(
+        'email,name\nada@example.com,Ada\nalan@example.com,"Alan\ngrace@example.com,Grace\n'
+        "linus@example.com,Linus\n"
+    )
+    sheet = read_member_sheet(path)
+    with pytest.raises(PlanError, match="refusing to plan deletes: 1 row"):
+        plan_member_changes(sheet, current, delete_missing=True)
+    plan = plan_member_changes(sheet, current)
+    assert plan.deletes.empty and plan.invalid["row"].tolist() == [3]
+    assert "stray quote" in plan.invalid["problem"].iloc[0]
+    assert not plan.updates["email"].isin(["alan@example.com"]).any(), "no junk name sent"
+
+
+def test_warnings_neither_block_deletes_nor_count_as_invalid(current: pd.DataFrame) -> None:
+    sheet = read_member_sheet(
+        _sheet(email=["ada@example.com", "new@example.com"], password=["", "12345"])
+    )
+    assert len(sheet.warnings) == 1
+    plan = plan_member_changes(sheet, current, delete_missing=True)
+    assert plan.counts()["invalid"] == 0 and plan.invalid.empty
+    assert plan.creates["email"].tolist() == ["new@example.com"]
+    assert plan.passwords["new@example.com"].reveal() == "12345"
+    assert len(plan.deletes) == 3
+
+
+# ---------------------------------------------------------------------------- HTML
+
+
+def test_plan_html_escapes_what_comes_from_sheets(current: pd.DataFrame) -> None:
+    markup = "<img src=x onerror=alert(1)>"
+    sheet = read_member_sheet(
+        _sheet(
+            email=["new@example.com", "alan@example.com", "bad<b>@"],
+            name=[markup, "<script>alert(2)</script>", "x"],
+            **{"metadata.<i>k</i>": ["<u>v</u>", "", ""]},
+        )
+    )
+    page = plan_member_changes(sheet, current, plugin_id="<p1>")._repr_html_()
+    for raw in (markup, "<script>", "<u>v", "<i>k", "<b>@", "<p1>"):
+        assert raw not in page, raw
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;p1&gt;" in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 from pathlib import Path
 
 import openpyxl
@@ -11,6 +12,7 @@ import pytest
 
 from plabdata.config import Secret
 from plabdata.errors import ValidationError
+from plabdata.members._readers import _quote_doubts
 from plabdata.members._sheet import read_member_sheet
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -207,6 +209,7 @@ def test_passwords_never_show(tmp_path: Path) -> None:
     )
     result = read_member_sheet(_csv(tmp_path, text))
     assert (result.issues.loc[result.issues["column"] == "password", "value"] == "***").all()
+    assert result.issues.loc[result.issues["row"] == 3, "severity"].tolist() == ["warning"]
     shown = [
         repr(result),
         str(result),
@@ -327,7 +330,174 @@ def test_sample_sheet_has_its_few_bad_rows() -> None:
     xlsx_result = read_member_sheet(DATA / "members_import.xlsx", sheet="Members")
     assert csv_result.invalid_rows == xlsx_result.invalid_rows
     assert len(csv_result.invalid_rows) == 6 and len(csv_result.rows) == 301
-    problems = " ".join(csv_result.issues["problem"])
-    for kind in ("not a valid email", "duplicate email", "not a yes/no value"):
+    problems = " ".join(csv_result.errors["problem"])
+    for kind in ("not a valid email", "duplicate email", "not a yes/no value", "formula cell"):
         assert kind in problems
+    for result in (csv_result, xlsx_result):  # a formula password is an error, in both formats
+        password = result.issues[result.issues["column"] == "Password"]
+        assert password["problem"].str.startswith("formula cell").tolist() == [True]
+        assert password["value"].tolist() == ["***"]
     assert csv_result.ignored_columns == ("Notes",)
+
+
+# ---------------------------------------------------------------------------- doubtful CSV
+
+STRAY = "a stray quote may have joined the rows below"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "valid_rows"),
+    [
+        ("stray_quote.csv", [(3, "name", "a quoted cell runs over lines 3–7")], [2]),
+        (
+            "stray_quotes_pair.csv",
+            [(3, "name", "a quoted cell over lines 3–5 holds another email")],
+            [2, 4],
+        ),
+        (
+            "stray_quote_mid.csv",
+            [
+                (3, "name", 'unbalanced quotes on line 3: a stray " character?'),
+                (4, "name", "malformed quotes on line 4"),
+            ],
+            [2, 5],
+        ),
+        ("long_cell.csv", [(3, "Notes", "a cell of 5,000 characters (line 3; more than")], [2, 4]),
+    ],
+)
+def test_doubtful_csv_parses_are_errors_naming_row_and_lines(
+    name: str, expected: list[tuple[int, str, str]], valid_rows: list[int]
+) -> None:
+    result = read_member_sheet(BAD / name)
+    found = list(result.issues[["row", "column", "problem", "severity"]].itertuples(index=False))
+    assert [(int(r), c) for r, c, _, _ in found] == [(r, c) for r, c, _ in expected]
+    for (_, _, problem, severity), (_, _, wanted) in zip(found, expected, strict=True):
+        assert problem.startswith(wanted), (problem, wanted)
+        assert severity == "error"
+    assert result.rows["row"].tolist() == valid_rows, "the rows around a doubt still proceed"
+    assert not result.ok
+    # No swallowed text reaches a member: no name holds a line break or another row's email.
+    assert not result.rows["name"].str.contains("\n|@", regex=True).any()
+
+
+def test_a_stray_quote_never_shows_the_passwords_it_swallowed() -> None:
+    result = read_member_sheet(BAD / "stray_quotes_pair.csv")
+    shown = [
+        result.issues.to_string(),
+        result.raw.to_string(),
+        result.original_rows(result.invalid_rows).to_csv(),
+        result._repr_html_(),
+    ]
+    for text in shown:
+        assert "linus-password-3" not in text and "grace-password-2" not in text
+    revealed = result.original_rows([3], reveal_passwords=True)
+    assert "linus-password-3" in revealed["name"].iloc[0]
+
+
+def test_a_stray_quote_in_a_big_file_stops_with_the_line_named(tmp_path: Path) -> None:
+    # More than the csv module's 131,072-character cell cap is swallowed: it stops reading.
+    lines = ["email,name", "ada@example.com,Ada", 'grace@example.com,"Grace']
+    lines += [f"u{i}@example.com,User {i}" for i in range(8000)]
+    result = read_member_sheet(_csv(tmp_path, "\n".join(lines) + "\n"))
+    assert result.rows["email"].tolist() == ["ada@example.com"]
+    assert result.invalid_rows == [3]
+    problem = result.errors["problem"].iloc[0]
+    assert problem.startswith("lines 3–8003 cannot be read as CSV") and "stray quote" in problem
+
+
+def test_legitimate_quoting_raises_no_doubt(tmp_path: Path) -> None:
+    text = (
+        "email,name,metadata.address\n"
+        'a@example.com,"Lovelace, Ada","1 Main St\nLondon"\n'
+        'b@example.com,"Grace ""Amazing"" Hopper",\n'
+        'c@example.com,Plain,"a\r\nb\r\nc"\n'
+    )
+    result = read_member_sheet(_csv(tmp_path, text))
+    assert result.issues.empty, result.issues
+    assert result.rows["name"].tolist() == ["Lovelace, Ada", 'Grace "Amazing" Hopper', "Plain"]
+
+
+def test_a_doubtful_header_refuses_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"header row \(row 1\) cannot be trusted"):
+        read_member_sheet(_csv(tmp_path, 'email,"name\na@example.com,A\n'))
+
+
+# ---------------------------------------------------------------------------- formulas, passwords
+
+
+def test_formula_cells_are_errors_in_every_column_passwords_included(tmp_path: Path) -> None:
+    result = read_member_sheet(BAD / "formulas_password.xlsx")
+    assert _issues(result) == [(3, "Password", "formula cell"), (4, "Name", "formula cell")]
+    assert result.issues["value"].tolist()[0] == "***", "a password's issue stays masked"
+    assert result.rows["email"].tolist() == ["ok@example.com"]
+    assert "hunter" not in result.issues.to_string()
+    text = 'email,password,member_id\na@example.com,"=CONCAT(""x"",""y"")",\n'
+    text += "b@example.com,good-password-1, =HYPERLINK(1)\nc@example.com,good-password-2,\n"
+    csv_result = read_member_sheet(_csv(tmp_path, text))
+    assert _issues(csv_result) == [
+        (2, "password", "formula cell"),
+        (3, "member_id", "formula cell"),
+    ]
+    assert csv_result.rows["email"].tolist() == ["c@example.com"]
+
+
+def test_short_passwords_are_warnings_and_their_rows_are_kept() -> None:
+    frame = pd.DataFrame(
+        {
+            "email": ["a@example.com", "b@example.com", "c@example.com"],
+            "password": ["12345", "", "x"],
+        }
+    )
+    result = read_member_sheet(frame, strict=True)  # warnings never raise
+    assert result.ok and result.invalid_rows == []
+    assert result.rows["email"].tolist() == ["a@example.com", "b@example.com", "c@example.com"]
+    assert result.rows["password"].iloc[0].reveal() == "12345"
+    warned = result.warnings
+    assert warned["row"].tolist() == [2, 4] and set(warned["severity"]) == {"warning"}
+    assert set(warned["value"]) == {"***"}
+    assert warned["problem"].iloc[0].startswith("password shorter than 6 characters")
+    assert "warnings=2" in repr(result)
+
+
+def test_issue_columns_and_dtypes() -> None:
+    result = read_member_sheet(pd.DataFrame({"email": ["bad", "a@example.com"], "pass": ["", "1"]}))
+    assert list(result.issues.columns) == ["row", "column", "value", "problem", "severity"]
+    assert result.issues["severity"].dtype == "string" and result.issues["row"].dtype == "Int64"
+    assert result.issues["severity"].tolist() == ["error", "warning"]
+    assert len(result.errors) == 1 and len(result.warnings) == 1
+
+
+# ---------------------------------------------------------------------------- one key, HTML
+
+
+def test_two_spellings_of_one_email_in_a_sheet_are_duplicates() -> None:
+    nfd = unicodedata.normalize("NFD", "josé@example.com")
+    frame = pd.DataFrame(
+        {"email": [nfd, "JOSÉ@example.com", "ü@xn--mnchen-3ya.de", "Ü@MÜNCHEN.de", "z@example.com"]}
+    )
+    result = read_member_sheet(frame)
+    assert result.invalid_rows == [2, 3, 4, 5]
+    assert result.rows["email"].tolist() == ["z@example.com"]
+    assert set(result.issues["problem"].str[:16]) == {"duplicate email "}
+
+
+def test_html_escapes_file_names_headers_and_cells(tmp_path: Path) -> None:
+    path = _csv(
+        tmp_path,
+        "<b>bold</b>,name\nbad<script>,x\n",
+        name="<img src=x onerror=alert(1)>.csv",
+    )
+    page = read_member_sheet(path, columns={"<b>bold</b>": "email"})._repr_html_()
+    assert "<img" not in page and "<script>" not in page and "<b>bold" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;.csv" in page
+    assert "bad&lt;script&gt;" in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_a_record_whose_lines_disagree_with_its_cells_is_doubted() -> None:
+    # The guard behind every CSV record: the physical lines the reader consumed for it must
+    # be its cells' own line breaks plus one; anything else is a parse nobody can trust.
+    assert _quote_doubts(["a@example.com", "Ada"], ["a@example.com,Ada\n"], 2, ",") == []
+    [(cell, problem)] = _quote_doubts(
+        ["a@example.com", "Ada"], ["a@example.com,\n", "Ada\n"], 2, ","
+    )
+    assert cell is None and problem.startswith("the record on lines 2–3 holds 0 line break(s)")

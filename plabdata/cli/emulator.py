@@ -13,8 +13,17 @@ import click
 
 from plabdata.cli._base import errors_to_exit, main
 from plabdata.emulator.faults import Faults, FaultsInvalid
-from plabdata.emulator.profile import OVER_CAP_CHOICES, Profile, ProfileInvalid
+from plabdata.emulator.profile import (
+    EVENT_RESPONSE_CHOICES,
+    OVER_CAP_CHOICES,
+    USER_CLAIMS_CHOICES,
+    Profile,
+    ProfileInvalid,
+)
 from plabdata.emulator.server import SECRET_ENV, serve
+
+#: The option defaults are the profile's: the strictest documented reading.
+_DEFAULT = Profile()
 
 
 @main.group()
@@ -47,17 +56,51 @@ def emulator() -> None:
 @click.option(
     "--page-cap",
     type=int,
-    default=Profile().page_cap,
+    default=_DEFAULT.page_cap,
     show_default=True,
-    help="Largest page GET /members serves: 50 (PluginLab's RESTful API article) or 100 "
-    "(its Python SDK page).",
+    help="Largest page GET /members serves: 50 (PluginLab's RESTful API article, [REST]) or "
+    "100 (its Python SDK page, [PYDOC]).",
 )
 @click.option(
     "--over-cap",
     type=click.Choice(OVER_CAP_CHOICES),
-    default=Profile().over_cap,
+    default=_DEFAULT.over_cap,
     show_default=True,
-    help="A limit above the cap: reject it with 400, or serve a short page silently.",
+    help="A limit above the cap: reject it with 400 invalid-limit, or serve a short page "
+    "silently (no source says which PluginLab does).",
+)
+@click.option(
+    "--issuer",
+    default=_DEFAULT.issuer,
+    show_default=True,
+    help="The iss of minted user tokens; PluginLab's token articles require this value "
+    "([TOK1], [TOK2]).",
+)
+@click.option(
+    "--user-claims",
+    type=click.Choice(USER_CLAIMS_CHOICES),
+    default=_DEFAULT.user_claims,
+    show_default=True,
+    help="Casing of a token's user claim: camel (the SDKs, [SDK041]: id, givenName, planId, "
+    "priceId) or snake (the 'Verifying ID Tokens' article, [TOK2]: given_name, family_name, "
+    "plan_id, price_id, no id).",
+)
+@click.option(
+    "--event-response",
+    type=click.Choice(EVENT_RESPONSE_CHOICES),
+    default=_DEFAULT.event_response,
+    show_default=True,
+    help="Success answer of POST /events/create-custom, which no source specifies: json "
+    "(200 {}), empty (200, no body), text (200 OK), created (201 {}) or no-content (204).",
+)
+@click.option(
+    "--min-password-length",
+    type=int,
+    default=_DEFAULT.min_password_length,
+    show_default=True,
+    help="Shortest password POST /members accepts (400 weak-password below). PluginLab states "
+    "no rule and its SDK page ([PYDOC]) uses '12345'; 6 is the emulator's choice (Firebase "
+    "Auth's).",
 )
 @click.option("--plugin-id", help="Plugin id to serve (default: the stored one, or plg_emulator).")
 @click.option(
@@ -80,10 +123,18 @@ def serve_command(
     drop_rate: float,
     page_cap: int,
     over_cap: str,
+    issuer: str,
+    user_claims: str,
+    event_response: str,
+    min_password_length: int,
     plugin_id: str | None,
     secret: str | None,
 ) -> None:
-    """Serve the emulator until Ctrl-C, after printing the settings as export lines."""
+    """Serve the emulator until Ctrl-C, after printing the settings as export lines.
+
+    The profile options pick which reading of PluginLab's public record to play where its
+    documents disagree or say nothing (see docs/emulator.md); the defaults are the strictest.
+    """
     try:
         faults = Faults(
             latency_ms=latency_ms,
@@ -94,7 +145,15 @@ def serve_command(
             drop_rate=drop_rate,
             random_seed=random_seed,
         )
-        profile = Profile(page_cap=page_cap, over_cap=over_cap)  # type: ignore[arg-type]
+        # click.Choice has checked the literal settings; Profile checks them all again.
+        profile = Profile(
+            page_cap=page_cap,
+            over_cap=over_cap,  # type: ignore[arg-type]
+            issuer=issuer,
+            user_claims=user_claims,  # type: ignore[arg-type]
+            event_response=event_response,  # type: ignore[arg-type]
+            min_password_length=min_password_length,
+        )
     except (FaultsInvalid, ProfileInvalid) as exc:
         raise click.UsageError(str(exc)) from None
     try:

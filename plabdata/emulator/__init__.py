@@ -3,7 +3,9 @@
 The official ``pluginlab_admin`` client and plabdata's own client work against it unchanged.
 Faults (latency, 5xx errors, a rate limit, writes whose response is lost) are injectable
 and reproducible from a seed; state lives in SQLite (in memory, or a file that survives a
-restart).
+restart). Where PluginLab's own documents disagree or say nothing (page cap, token claims,
+the custom-event answer, the password rule…), a :class:`Profile` picks the reading to play;
+``docs/emulator.md`` lists every behaviour with its source.
 
     >>> from plabdata.emulator import running
     >>> with running(seed=50) as emu:                     # doctest: +SKIP

@@ -7,6 +7,7 @@ route ever answers with a bare 500 or a stack trace.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -86,19 +87,87 @@ def problem_response(problem: Problem) -> Response:
     )
 
 
+#: Deepest nesting of arrays and objects a body may have. PluginLab's bodies are at most three
+#: deep; the bound keeps every later step (validation, JSON encoding, token signing) far from
+#: Python's recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+def _not_json(detail: str) -> Problem:
+    return Problem(400, "invalid-json", f"The request body is not valid JSON: {detail}.")
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (RFC 8259) and JavaScript's JSON.parse do not.
+    raise _not_json(f"{name} is not a JSON value")
+
+
+def _check_parsed(value: Any) -> None:
+    """Refuse a parsed body no UTF-8 store can hold or no encoder can walk safely.
+
+    An escape such as ``\\ud800`` parses into a lone surrogate, which cannot be encoded as
+    UTF-8 (SQLite, the JSON answer and token signing would all fail on it); ``1e400`` parses
+    into an infinity, which JSON cannot carry back. The walk is iterative: the body may be as
+    deep as the parser allowed.
+
+    Raises:
+        Problem: 400 ``invalid-json``.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            # 1e400 parses to inf, which no JSON answer or token can carry back.
+            raise _not_json("a number is beyond the range of a 64-bit float")
+        if not isinstance(item, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise _not_json(f"arrays and objects nest deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append((child, depth + 1))
+        else:
+            stack.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _not_json("a string holds a lone surrogate escape (\\ud800-\\udfff)") from None
+
+
 async def read_object(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
     """The request body as a JSON object.
 
+    The body must be UTF-8 (RFC 8259), strict JSON (no ``NaN``/``Infinity``, no number
+    beyond a 64-bit float), hold no lone surrogate escapes and nest at most
+    :data:`MAX_JSON_DEPTH` levels.
+
     Raises:
-        Problem: 400 ``invalid-json`` (unparsable) or ``invalid-body`` (not an object).
+        Problem: 400 ``invalid-json`` (unparsable, or any rule above broken) or
+            ``invalid-body`` (valid JSON, not an object).
     """
     raw = await request.body()
     if not raw.strip() and allow_empty:
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _not_json("it is not UTF-8") from None
+    try:
+        body = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        # The parser recurses once per level: 100,000 '[' exhaust the stack before any check.
+        raise _not_json("arrays and objects nest too deep") from None
+    except ValueError:
+        # Also too-long integer literals (Python's int_max_str_digits).
         raise Problem(400, "invalid-json", "The request body is not valid JSON.") from None
+    _check_parsed(body)
     if not isinstance(body, dict):
         raise Problem(400, "invalid-body", "The request body must be a JSON object.")
     return body
@@ -131,11 +200,17 @@ def optional_bool(body: Mapping[str, Any], key: str, code: str) -> bool | None:
     return value
 
 
+#: The integers SQLite can store (signed 64-bit); JSON has no bound of its own.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def optional_int(body: Mapping[str, Any], key: str, code: str) -> int | None:
-    """``body[key]`` when it is an integer, None when absent or null, else 400 ``code``."""
+    """``body[key]`` when it is a signed 64-bit integer, None when absent or null, else 400."""
     value = body.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise Problem(400, code, f"'{key}' must be an integer or null.")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not INT64_MIN <= value <= INT64_MAX
+    ):
+        raise Problem(400, code, f"'{key}' must be a 64-bit integer or null.")
     return value
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +32,7 @@ from plabdata.emulator.contract import ContractApi
 from plabdata.emulator.control import PREFIX as CONTROL_PREFIX
 from plabdata.emulator.control import ControlApi
 from plabdata.emulator.faults import Faults
+from plabdata.emulator.profile import Profile
 from plabdata.emulator.state import EmulatorState
 from plabdata.wire import PLUGIN_ID_HEADER
 
@@ -88,7 +89,21 @@ class FaultPipeline:
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             await self._guarded(scope, receive, send, extra_headers=[], contract=False)
             return
-        await self._contract(scope, receive, send)
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._contract(scope, receive, tracked)
+        except ConnectionDropped:
+            raise
+        except Exception:
+            # The routes have their own net (_guarded); this one holds the fault steps before
+            # them, so not even the pipeline can leave starlette to answer a bare-text 500.
+            await self._internal_error(scope, send, started=started, contract=True, headers=[])
 
     async def _contract(self, scope: Scope, receive: Receive, wire: Send) -> None:
         faults, counters = self.state.faults, self.state.counters
@@ -156,19 +171,35 @@ class FaultPipeline:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            return  # the client left before its body arrived: there is no one to answer
         except Exception:
-            # The safety net: log the traceback, answer JSON, never leak a stack trace.
-            logger.exception("emulator error on %s %s", scope["method"], scope["path"])
-            counters.internal_errors += 1
-            if not started and not dropping:
-                if contract:
-                    counters.by_status[500] += 1
-                body = problem_body("internal-error", "The emulator failed on this request.")
-                await _send_json(send, 500, body, extra_headers)
+            await self._internal_error(
+                scope, send, started=started or dropping, contract=contract, headers=extra_headers
+            )
             return
         if dropping:
             counters.drops += 1
             await self._drop(scope, receive)
+
+    async def _internal_error(
+        self,
+        scope: Scope,
+        send: Send,
+        *,
+        started: bool,
+        contract: bool,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """The safety net: log the traceback, count it, answer JSON, never leak a stack trace."""
+        logger.exception("emulator error on %s %s", scope["method"], scope["path"])
+        counters = self.state.counters
+        counters.internal_errors += 1
+        if not started:
+            if contract:
+                counters.by_status[500] += 1
+            body = problem_body("internal-error", "The emulator failed on this request.")
+            await _send_json(send, 500, body, headers)
 
     @staticmethod
     async def _drop(scope: Scope, receive: Receive) -> None:
@@ -206,6 +237,7 @@ def create_app(
     plugin_id: str | None = None,
     secret: str | None = None,
     faults: Faults | None = None,
+    profile: Profile | None = None,
     state: EmulatorState | None = None,
 ) -> Starlette:
     """The emulator as an ASGI app (``app.state.emulator`` is its :class:`EmulatorState`).
@@ -215,6 +247,7 @@ def create_app(
         plugin_id: plugin id to serve; None keeps the one stored in ``db`` (or the default).
         secret: admin secret; None keeps the stored one (or makes a random one).
         faults: initial fault knobs.
+        profile: the documented reading to play (default: the strictest).
         state: an existing state to serve (the other arguments are then ignored).
 
     Example:
@@ -223,7 +256,9 @@ def create_app(
         's3cr3t'
     """
     if state is None:
-        state = EmulatorState(db=db, plugin_id=plugin_id, secret=secret, faults=faults)
+        state = EmulatorState(
+            db=db, plugin_id=plugin_id, secret=secret, faults=faults, profile=profile
+        )
     routes = [*ContractApi(state).routes(), *ControlApi(state).routes()]
     app = Starlette(
         routes=routes,

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute
 
 from plabdata.emulator._http import (
@@ -48,17 +48,21 @@ from plabdata.emulator.model import (
     now_ms,
     quota_usage,
 )
-from plabdata.emulator.profile import Profile
+from plabdata.emulator.profile import EventResponse, Profile
 from plabdata.emulator.state import EmulatorState
 from plabdata.emulator.store import MemberExists
-from plabdata.wire import PLUGIN_ID_HEADER, SECRET_HEADER
+from plabdata.wire import PAGE_SIZE, PLUGIN_ID_HEADER, SECRET_HEADER
 
 CERT_PATH = "/admin/v1/cert"
 MEMBERS = "/admin/plugins/{plugin_id}/members"
-REFRESH_PATH = MEMBERS + "/{member_id}/identities/{provider}/refresh"  # inferred, see DESIGN
-DEFAULT_LIMIT = 50
-MIN_PASSWORD = 6
+#: Not in any released SDK or stored article: the path, the bodyless POST and the 200 come
+#: from the official SDK repository's branch ``feature/add-refresh-idp-token``, commit
+#: ``cbce6a3`` ([GH-refresh]), never merged or released (0.4.1 has no refresh method).
+REFRESH_PATH = MEMBERS + "/{member_id}/identities/{provider}/refresh"
+DEFAULT_LIMIT = PAGE_SIZE
 MAX_EVENT_SOURCE = 10
+#: Digits of a ``limit`` read as a number; a longer one is above every cap.
+_MAX_LIMIT_DIGITS = 6
 
 _CURSOR_PREFIX = "v1:"
 _MEMBER_ID = re.compile(r"mem_[0-9a-f]{40}")
@@ -72,6 +76,15 @@ _PATCHABLE = {
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+#: The success answers of ``POST /events/create-custom``, one per ``Profile.event_response``.
+_EVENT_RESPONSES: dict[EventResponse, Callable[[], Response]] = {
+    "json": lambda: json_response({}),
+    "empty": lambda: Response(status_code=200),
+    "text": lambda: PlainTextResponse("OK"),
+    "created": lambda: json_response({}, 201),
+    "no-content": lambda: Response(status_code=204),
+}
 
 
 def encode_cursor(member_id: str) -> str:
@@ -95,22 +108,28 @@ def decode_cursor(token: str) -> str:
     return member_id
 
 
+def _limit_problem(profile: Profile) -> Problem:
+    cap = profile.page_cap
+    if profile.over_cap == "reject":
+        return Problem(400, "invalid-limit", f"limit must be an integer from 1 to {cap}.")
+    return Problem(
+        400, "invalid-limit", f"limit must be a positive integer (a page holds at most {cap})."
+    )
+
+
 def _parse_limit(raw: str | None, profile: Profile) -> int:
     """The page size to serve for ``limit=raw`` under ``profile`` (see ``docs/emulator.md``)."""
+    cap = profile.page_cap
     if raw is None:
-        return min(DEFAULT_LIMIT, profile.page_cap)
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise Problem(
-            400, "invalid-limit", f"limit must be an integer from 1 to {profile.page_cap}."
-        )
-    limit = int(raw)
-    if limit > profile.page_cap:
-        if profile.over_cap == "reject":
-            raise Problem(
-                400, "invalid-limit", f"limit must be an integer from 1 to {profile.page_cap}."
-            )
-        return profile.page_cap
-    return limit
+        return min(DEFAULT_LIMIT, cap)
+    if not (raw.isascii() and raw.isdigit()):
+        raise _limit_problem(profile)
+    # A limit of thousands of digits is just "above the cap": int() refuses > 4,300 digits.
+    digits = raw.lstrip("0")
+    limit = int(digits or "0") if len(digits) <= _MAX_LIMIT_DIGITS else cap + 1
+    if limit < 1 or (limit > cap and profile.over_cap == "reject"):
+        raise _limit_problem(profile)
+    return min(limit, cap)
 
 
 #: What the first page's ``startAfter`` may say: absent, empty, the official client's text
@@ -216,9 +235,11 @@ class ContractApi:
         password = body.get("password")
         if not isinstance(password, str):
             raise Problem(400, "invalid-password", "'password' is required and must be a string.")
-        if len(password) < MIN_PASSWORD:
+        shortest = self.state.profile.min_password_length
+        if len(password) < shortest:
+            # PluginLab publishes no rule: the minimum is the emulator's (see Profile).
             raise Problem(
-                400, "weak-password", f"'password' must be at least {MIN_PASSWORD} characters."
+                400, "weak-password", f"'password' must be at least {shortest} characters."
             )
         is_verified = optional_bool(body, "isVerified", "invalid-is-verified")
         raw_metadata = body.get("metadata")
@@ -313,7 +334,11 @@ class ContractApi:
     # -- events and quota -----------------------------------------------------------------
 
     async def create_event(self, request: Request) -> Response:
-        """Record a custom event ``{eventSource, memberId?, location?, isInQuota?}``; 200 ``{}``."""
+        """Record a custom event ``{eventSource, memberId?, location?, isInQuota?}``.
+
+        The success answer is the profile's ``event_response`` (no source specifies it; the
+        official client ignores it): 200 ``{}`` by default.
+        """
         body = await read_object(request)
         reject_unknown(body, {"eventSource", "memberId", "location", "isInQuota"})
         source = body.get("eventSource")
@@ -336,7 +361,7 @@ class ContractApi:
             True if is_in_quota is None else is_in_quota,
             now_ms(),
         )
-        return json_response({})
+        return _EVENT_RESPONSES[self.state.profile.event_response]()
 
     @staticmethod
     def _location(location: object) -> tuple[str | None, str | None]:

@@ -98,7 +98,7 @@ class ControlApi:
         )
 
     async def reset(self, request: Request) -> Response:
-        """Delete all members, identities, events and counters (keys and faults stay)."""
+        """Delete all members, identities, events and counters (keys, faults, profile stay)."""
         self.state.reset()
         return json_response({})
 
@@ -146,7 +146,11 @@ class ControlApi:
         return json_response({**self.store.counts(), **self.state.counters.to_json()})
 
     async def mint_token(self, request: Request) -> Response:
-        """``{"token", "kid"}`` for ``{memberId, expiresIn?, claims?}`` (claims override)."""
+        """``{"token", "kid"}`` for ``{memberId, expiresIn?, claims?}`` (claims override).
+
+        ``iss`` and the casing of the ``user`` claim come from the profile (``issuer``,
+        ``userClaims``), so a token is indistinguishable from PluginLab's.
+        """
         body = await read_object(request)
         reject_unknown(body, {"memberId", "expiresIn", "claims"})
         member_id = optional_str(body, "memberId", "invalid-member-id")
@@ -156,10 +160,12 @@ class ControlApi:
         claims = body.get("claims", {})
         if not isinstance(claims, dict):
             raise Problem(400, "invalid-claims", "'claims' must be an object.")
+        profile = self.state.profile
         token = self.state.keys.mint(
             self._member(member_id),
             plugin_id=self.state.plugin_id,
-            issuer=str(request.base_url).rstrip("/"),
+            issuer=profile.issuer,
+            user_claims=profile.user_claims,
             expires_in=expires_in,
             claims=claims,
         )
@@ -178,7 +184,7 @@ class ControlApi:
         body = await read_object(request)
         reject_unknown(body, {"plan"})
         plan = body.get("plan")
-        if plan not in PLANS:
+        if not isinstance(plan, str) or plan not in PLANS:  # a list is unhashable: no `in`
             raise Problem(400, "invalid-plan", f"'plan' must be one of {', '.join(PLANS)}.")
         member = self._member(request.path_params["member_id"])
         member.plan = str(plan)

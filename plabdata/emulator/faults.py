@@ -29,6 +29,10 @@ _JSON_NAMES = {
     "random_seed": "randomSeed",
 }
 _INJECTED_STATUSES = (500, 502, 503)
+#: Bounds that keep the arithmetic finite: a rate of 1e-320 makes ``1 / rate`` infinite (and
+#: ``math.ceil`` of it an OverflowError), a latency of 1e300 ms overflows the event loop's timer.
+MAX_DELAY_MS = 3_600_000.0
+MIN_RATE, MAX_RATE = 0.001, 1e9
 
 
 class FaultsInvalid(ValueError):
@@ -40,11 +44,14 @@ class Faults:
     """The fault knobs. The defaults inject nothing.
 
     Attributes:
-        latency_ms: fixed delay added before every contract request is handled.
-        jitter_ms: extra delay drawn uniformly from ``[0, jitter_ms]``.
+        latency_ms: fixed delay added before every contract request is handled (at most an
+            hour).
+        jitter_ms: extra delay drawn uniformly from ``[0, jitter_ms]`` (at most an hour).
         error_rate: fraction of contract requests answered 500/502/503 before any processing.
-        rate_limit: requests per second allowed per plugin id; None means unlimited.
-        burst: bucket size (requests allowed at once); defaults to ``rate_limit``.
+        rate_limit: requests per second allowed per plugin id, in ``[0.001, 1e9]``; None means
+            unlimited.
+        burst: bucket size (requests allowed at once, ``[1, 1e9]``); defaults to
+            ``rate_limit``.
         drop_rate: fraction of successful writes (POST/PATCH/DELETE) committed and then
             answered by closing the connection without a response.
         random_seed: seed of the injector's random generator.
@@ -60,13 +67,13 @@ class Faults:
 
     def __post_init__(self) -> None:
         for name in ("latency_ms", "jitter_ms"):
-            _check_number(name, getattr(self, name), low=0)
+            _check_number(name, getattr(self, name), low=0, high=MAX_DELAY_MS)
         for name in ("error_rate", "drop_rate"):
             _check_number(name, getattr(self, name), low=0, high=1)
         if self.rate_limit is not None:
-            _check_number("rate_limit", self.rate_limit, low=0, strict_low=True)
+            _check_number("rate_limit", self.rate_limit, low=MIN_RATE, high=MAX_RATE)
         if self.burst is not None:
-            _check_number("burst", self.burst, low=1)
+            _check_number("burst", self.burst, low=1, high=MAX_RATE)
             if self.rate_limit is None:
                 raise FaultsInvalid("burst needs rate_limit")
         if isinstance(self.random_seed, bool) or not isinstance(self.random_seed, int):
@@ -90,16 +97,16 @@ class Faults:
         return cls(**{by_json[key]: value for key, value in body.items()})
 
 
-def _check_number(
-    name: str, value: Any, *, low: float, high: float | None = None, strict_low: bool = False
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def _check_number(name: str, value: Any, *, low: float, high: float) -> None:
+    # No float() of an int: 10**400 is a valid JSON number that float() cannot hold.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise FaultsInvalid(f"{name} must be a number")
-    if value < low or (strict_low and value == low) or (high is not None and value > high):
-        bounds = (
-            f"in [{low}, {high}]" if high is not None else f"{'>' if strict_low else '>='} {low}"
-        )
-        raise FaultsInvalid(f"{name} must be {bounds}")
+    if not low <= value <= high:
+        raise FaultsInvalid(f"{name} must be in [{low:g}, {high:g}]")
 
 
 FAULT_FIELDS = tuple(f.name for f in fields(Faults))

@@ -12,6 +12,7 @@ minted just before a rotation.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from typing import Any
@@ -21,7 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from plabdata.emulator.model import PLANS, MemberRecord
+from plabdata.emulator.profile import UserClaims
 from plabdata.emulator.store import Store
+from plabdata.wire import DEFAULT_ISSUER
 
 PUBLISHED_KEYS = 2  # the current key and the one it replaced
 
@@ -92,37 +95,63 @@ class KeyRing:
         member: MemberRecord,
         *,
         plugin_id: str,
-        issuer: str,
+        issuer: str = DEFAULT_ISSUER,
+        user_claims: UserClaims = "camel",
         expires_in: int = 3600,
         claims: dict[str, Any] | None = None,
     ) -> str:
         """A PS256 user token for ``member``, as PluginLab would hand to a plugin.
 
         ``claims`` replace or add top-level claims (``exp``, ``aud``, ``iat``, anything); a
-        ``user`` mapping in them is merged into the generated ``user`` claim.
+        ``user`` mapping in them is merged into the generated ``user`` claim, any other
+        ``user`` value replaces it.
         """
         issued = int(time.time())
-        plan = PLANS[member.plan]
-        user: dict[str, Any] = {"id": member.id, "email": member.email}
-        if member.name is not None:
-            user["name"] = member.name
-        if member.given_name is not None:
-            user["givenName"] = member.given_name
-        user["planId"] = plan.plan_id
-        if plan.price_id is not None:
-            user["priceId"] = plan.price_id
         payload: dict[str, Any] = {
             "uid": member.id,
             "iss": issuer,
             "aud": audience_for(plugin_id),
             "iat": issued,
             "exp": issued + expires_in,
-            "user": user,
+            "user": user_claim(member, user_claims),
         }
         extra = dict(claims or {})
-        extra_user = extra.pop("user", None)
+        extra_user = extra.get("user")
         if isinstance(extra_user, dict):
-            user.update(extra_user)
+            extra["user"] = {**payload["user"], **extra_user}
         payload.update(extra)
         kid, key = self._keys[0]
-        return jwt.encode(payload, key, algorithm="PS256", headers={"kid": kid})
+        # Signed as raw JSON, not through jwt.encode: PyJWT refuses some claims (an ``iss``
+        # that is not a string) that a verifier's negative tests must be able to mint.
+        claims_json = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+        return jwt.api_jws.encode(claims_json, key, algorithm="PS256", headers={"kid": kid})
+
+
+def user_claim(member: MemberRecord, casing: UserClaims) -> dict[str, Any]:
+    """The token's ``user`` claim in one of the two documented casings.
+
+    ``"camel"`` is what both SDKs read ([SDK041], [NODEDOC]): ``{id, email, name?,
+    givenName?, planId?, priceId?}``. ``"snake"`` is the payload example of PluginLab's
+    "Verifying ID Tokens" article ([TOK2]): ``{email, name?, given_name?, family_name?,
+    plan_id?, price_id?}``, with no ``id`` (the member id is the top-level ``uid``).
+    """
+    plan = PLANS[member.plan]
+    if casing == "snake":
+        fields: tuple[tuple[str, str | None], ...] = (
+            ("email", member.email),
+            ("name", member.name),
+            ("given_name", member.given_name),
+            ("family_name", member.family_name),
+            ("plan_id", plan.plan_id),
+            ("price_id", plan.price_id),
+        )
+    else:
+        fields = (
+            ("id", member.id),
+            ("email", member.email),
+            ("name", member.name),
+            ("givenName", member.given_name),
+            ("planId", plan.plan_id),
+            ("priceId", plan.price_id),
+        )
+    return {key: value for key, value in fields if value is not None}

@@ -90,7 +90,7 @@ class EmulatorState:
         return hmac.compare_digest(candidate.encode(), self._secret_bytes)
 
     def reset(self) -> None:
-        """Forget all data and request counters; keep keys, credentials and fault knobs."""
+        """Forget all data and request counters; keep keys, credentials, faults and profile."""
         self.store.reset()
         self.counters = RequestCounters()
 

@@ -110,6 +110,16 @@ def test_set_identity_creates_and_updates(emu: EmulatorHandle, api: httpx.Client
         ("POST", "/tokens", {"memberId": "m", "claims": []}, "invalid-claims"),
         ("POST", "/tokens", {"memberId": "m", "expiresIn": "1h"}, "invalid-expiresin"),
         ("PUT", "/members/m/plan", {"plan": 3}, "invalid-plan"),
+        ("PUT", "/members/m/plan", {"plan": ["pro"]}, "invalid-plan"),  # unhashable: was a 500
+        ("PUT", "/members/m/plan", {"plan": {"pro": 1}}, "invalid-plan"),
+        ("PUT", "/profile", {"pageCap": 0}, "invalid-profile"),
+        ("PUT", "/members/m/identities/google", {"lastUsedAtMs": 2**63}, "invalid-lastusedatms"),
+        (
+            "PUT",
+            "/members/m/identities/google",
+            {"accessTokenExpiresAtMs": -(2**63) - 1},
+            "invalid-accesstokenexpiresatms",
+        ),
         ("PUT", "/members/m/identities/google", {"accessToken": 1}, "invalid-accesstoken"),
         ("PUT", "/members/m/identities/google", {"lastUsedAtMs": "x"}, "invalid-lastusedatms"),
         (

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plabdata.emulator import ConnectionDropped, EmulatorHandle, Faults, create_app
+from plabdata.emulator._http import MAX_JSON_DEPTH
 
 JSON_VALUES = st.recursive(
     st.none()
@@ -145,3 +146,106 @@ def test_in_process_app_serves_the_contract_and_signals_drops() -> None:
     assert listed.status_code == 200
     assert isinstance(dropped, ConnectionDropped)
     assert len(app.state.emulator.store.events()) == 1
+
+
+def _nested(levels: int) -> bytes:
+    """An object whose ``nested`` field nests arrays so that the body is ``levels`` deep."""
+    inner = levels - 1
+    return b'{"nested": ' + b"[" * inner + b"]" * inner + b"}"
+
+
+def test_nesting_is_bounded_at_max_json_depth(api: httpx.Client, members_path: str) -> None:
+    at_bound = api.post(members_path + "/members", content=_nested(MAX_JSON_DEPTH))
+    assert at_bound.json()["code"] == "invalid-field"  # parsed: refused for what it says
+    beyond = api.post(members_path + "/members", content=_nested(MAX_JSON_DEPTH + 1))
+    assert beyond.status_code == 400
+    assert beyond.json() == {
+        "code": "invalid-json",
+        "message": f"The request body is not valid JSON: arrays and objects nest deeper than "
+        f"{MAX_JSON_DEPTH} levels.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b'{"email": "\\ud800@x.io", "password": "secret12"}', "lone surrogate"),
+        (b'{"metadata": {"\\udfff": "v"}}', "lone surrogate"),
+        (b'{"metadata": {"k": ["\\udbff\\udbff"]}}', "lone surrogate"),
+        (b"[" * 100_000, "nest too deep"),
+        (b'{"isVerified": NaN}', "NaN is not a JSON value"),
+        (b'{"isVerified": -Infinity}', "-Infinity is not a JSON value"),
+        (b'{"isVerified": 1e400}', "64-bit float"),
+        (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+        (b'{"email": "\xed\xa0\x80@x.io"}', "not UTF-8"),  # a surrogate encoded as bytes
+    ],
+)
+def test_what_no_store_can_hold_is_invalid_json(
+    emu: EmulatorHandle, api: httpx.Client, members_path: str, raw: bytes, detail: str
+) -> None:
+    response = api.post(members_path + "/members", content=raw)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid-json"
+    assert detail in response.json()["message"]
+    assert emu.stats()["internalErrors"] == 0
+
+
+def test_a_surrogate_pair_is_a_character_not_a_lone_surrogate(
+    api: httpx.Client, members_path: str
+) -> None:
+    raw = b'{"email": "\\ud83d\\ude00@x.io", "password": "secret12"}'
+    response = api.post(members_path + "/members", content=raw)
+    assert response.status_code == 201
+    assert response.json()["auth"]["email"] == "\U0001f600@x.io"
+
+
+def test_a_failing_fault_step_still_answers_json(caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(secret="s3cr3t-value")
+    state = app.state.emulator
+
+    def explode(plugin_id: str) -> None:
+        raise RuntimeError("bucket on fire")
+
+    state.faults.admit = explode
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://emu") as client:
+            return await client.get(
+                f"/admin/plugins/{state.plugin_id}/members", headers=_headers(state.plugin_id)
+            )
+
+    response = asyncio.run(call())
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal-error"  # not starlette's bare text
+    assert "bucket on fire" in caplog.text and "bucket on fire" not in response.text
+    assert state.counters.internal_errors == 1
+
+
+def test_a_client_gone_before_its_body_is_not_an_internal_error() -> None:
+    app = create_app(secret="s3cr3t-value")
+    state = app.state.emulator
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"/admin/plugins/{state.plugin_id}/members",
+        "raw_path": f"/admin/plugins/{state.plugin_id}/members".encode(),
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in _headers(state.plugin_id).items()],
+        "server": ("emu", 80),
+        "client": ("test", 1),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent == []
+    assert state.counters.internal_errors == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx
+import pluginlab_admin
 import pytest
 
 from plabdata.emulator import PLANS, EmulatorHandle
@@ -134,3 +135,49 @@ def test_quota_usage_arithmetic() -> None:
     december = int(datetime(2026, 12, 31, 23, tzinfo=UTC).timestamp() * 1000)
     assert month_bounds(december)[1] == int(datetime(2027, 1, 1, tzinfo=UTC).timestamp() * 1000)
     assert quota_usage(PLANS["pro"], 0, december)["resetInDays"] == 1
+
+
+#: ``Profile.event_response`` → (status, content type, body) of a successful event.
+EVENT_RESPONSES = {
+    "json": (200, "application/json", b"{}"),
+    "empty": (200, None, b""),
+    "text": (200, "text/plain; charset=utf-8", b"OK"),
+    "created": (201, "application/json", b"{}"),
+    "no-content": (204, None, b""),
+}
+
+
+@pytest.mark.parametrize("reading", list(EVENT_RESPONSES))
+def test_event_success_answer_follows_the_profile(
+    emu: EmulatorHandle, api: httpx.Client, member_id: str, reading: str
+) -> None:
+    emu.set_profile(event_response=reading)
+    status, content_type, content = EVENT_RESPONSES[reading]
+    response = _event(api, eventSource="web", memberId=member_id)
+    assert response.status_code == status
+    assert response.headers.get("content-type") == content_type
+    assert response.content == content
+    (event,) = emu.events()  # stored whatever the answer says
+    assert (event["eventSource"], event["memberId"]) == ("WEB", member_id)
+    usage = api.get(f"/v1/admin/members/{member_id}/quota-usage").json()
+    assert usage["usageCount"] == 1
+
+
+@pytest.mark.parametrize("reading", list(EVENT_RESPONSES))
+def test_event_success_answer_is_fine_for_the_official_client(
+    emu: EmulatorHandle, official_app: pluginlab_admin.App, member_id: str, reading: str
+) -> None:
+    emu.set_profile(event_response=reading)
+    official_app.get_event().create_custom("web", member_id=member_id, is_in_quota=False)
+    assert [e["isInQuota"] for e in emu.events(member_id=member_id)] == [False]
+
+
+@pytest.mark.parametrize("reading", list(EVENT_RESPONSES))
+def test_event_refusals_stay_json_whatever_the_success_answer(
+    emu: EmulatorHandle, api: httpx.Client, reading: str
+) -> None:
+    emu.set_profile(event_response=reading)
+    response = _event(api, eventSource="")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid-event-source"
+    assert emu.events() == []

@@ -142,10 +142,46 @@ def _camel(name: str) -> str:
 
 
 def test_non_finite_knobs_are_refused(emu: EmulatorHandle) -> None:
-    for raw in (b'{"latencyMs": Infinity}', b'{"rateLimit": NaN}'):
+    # NaN and Infinity are not JSON; 1e400 is, but parses to an infinity no answer can carry.
+    for raw in (b'{"latencyMs": Infinity}', b'{"rateLimit": NaN}', b'{"errorRate": 1e400}'):
         response = httpx.put(emu.url + "/_emulator/faults", content=raw)
         assert response.status_code == 400
-        assert response.json()["code"] == "invalid-faults"
+        assert response.json()["code"] == "invalid-json"
+    with pytest.raises(FaultsInvalid):
+        Faults(latency_ms=float("inf"))
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"rateLimit": 1e-320},  # 1 / rate is infinite: math.ceil of it raised OverflowError
+        {"rateLimit": 0.0001},
+        {"rateLimit": 1e10},
+        {"rateLimit": 10, "burst": 1e10},
+        {"latencyMs": 3_600_001},  # an hour at most: 1e300 ms overflows the loop's timer
+        {"jitterMs": 10**400},  # an int float() cannot hold: was an OverflowError
+        {"errorRate": 10**400},
+    ],
+)
+def test_knobs_beyond_their_bounds_are_refused(
+    emu: EmulatorHandle, knobs: dict[str, object]
+) -> None:
+    response = httpx.put(emu.url + "/_emulator/faults", json=knobs)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid-faults"
+    assert emu.faults() == Faults()
+
+
+def test_the_slowest_rate_limit_still_answers(
+    emu: EmulatorHandle, api: httpx.Client, members_path: str
+) -> None:
+    emu.set_faults(rate_limit=0.001, burst=1)
+    assert api.get(members_path + "/members").status_code == 200
+    refused = api.get(members_path + "/members")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "1000"
+    assert refused.headers["RateLimit-Policy"] == "1;w=1000;burst=1"
+    assert emu.stats()["internalErrors"] == 0
 
 
 def test_unknown_fault_key_is_refused(emu: EmulatorHandle) -> None:

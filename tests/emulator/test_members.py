@@ -214,3 +214,50 @@ def test_delete_removes_identities_but_keeps_events(
     again = _create(api, members_path, "gone@example.com").json()
     usage = api.get(f"/v1/admin/members/{again['id']}/quota-usage").json()
     assert usage["usageCount"] == 1
+
+
+def test_password_rule_default_is_six_characters(api: httpx.Client, members_path: str) -> None:
+    short = _create_with(api, members_path, "12345")
+    assert short.status_code == 400
+    assert short.json() == {
+        "code": "weak-password",
+        "message": "'password' must be at least 6 characters.",
+    }
+    assert _create_with(api, members_path, "123456").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("minimum", "password", "created"),
+    [
+        (1, "12345", True),  # the Python SDK page's own example password
+        (1, "x", True),
+        (1, "", False),
+        (10, "123456789", False),
+        (10, "1234567890", True),
+        (6, "üüüüüü", True),  # characters, not UTF-8 bytes
+    ],
+)
+def test_password_rule_follows_the_profile(
+    emu: EmulatorHandle,
+    api: httpx.Client,
+    members_path: str,
+    minimum: int,
+    password: str,
+    created: bool,
+) -> None:
+    emu.set_profile(min_password_length=minimum)
+    response = _create_with(api, members_path, password)
+    if created:
+        assert response.status_code == 201, response.text
+        assert response.json()["auth"]["hasPassword"] is True
+    else:
+        assert response.status_code == 400
+        assert response.json()["code"] == "weak-password"
+        assert f"at least {minimum} characters" in response.json()["message"]
+        assert emu.stats()["members"] == 0
+
+
+def _create_with(api: httpx.Client, members_path: str, password: str) -> httpx.Response:
+    return api.post(
+        members_path + "/members", json={"email": "pw@example.com", "password": password}
+    )

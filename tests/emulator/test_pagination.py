@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plabdata.emulator import EmulatorHandle
+from plabdata.emulator import EmulatorHandle, Profile
 from plabdata.emulator.contract import decode_cursor, encode_cursor
 
 
@@ -27,10 +27,21 @@ def _walk(api: httpx.Client, members_path: str, limit: int) -> list[str]:
         cursor = body["nextPageToken"]
 
 
-@pytest.mark.parametrize("limit", [1, 7, 50, 100])
+@pytest.mark.parametrize(
+    ("limit", "profile"),
+    [
+        (1, Profile()),
+        (7, Profile()),
+        (50, Profile()),
+        (50, Profile(page_cap=100)),
+        (100, Profile(page_cap=100)),  # the Python SDK page's "up to 100"
+        (100, Profile(over_cap="short")),  # pages of 50 for a limit of 100
+    ],
+)
 def test_full_walk_matches_total(
-    emu: EmulatorHandle, api: httpx.Client, members_path: str, limit: int
+    emu: EmulatorHandle, api: httpx.Client, members_path: str, limit: int, profile: Profile
 ) -> None:
+    emu.set_profile(profile)
     emu.seed(150)
     ids = _walk(api, members_path, limit)
     assert len(ids) == len(set(ids)) == 150
@@ -55,13 +66,23 @@ def test_empty_base(api: httpx.Client, members_path: str) -> None:
     assert body == {"items": [], "total": 0, "nextPageToken": None}
 
 
-@pytest.mark.parametrize("start_after", ["", "None"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=2",  # absent
+        "limit=2&startAfter=",  # empty
+        "limit=2&startAfter",  # empty, without even an '='
+        "limit=2&startAfter=None",  # the official client's first page ([SDK041])
+        "limit=2&startAfter=null",  # the RESTful API article's "null for the first request"
+    ],
+)
 def test_first_page_markers(
-    emu: EmulatorHandle, api: httpx.Client, members_path: str, start_after: str
+    emu: EmulatorHandle, api: httpx.Client, members_path: str, query: str
 ) -> None:
-    emu.seed(3)
-    body = api.get(members_path + f"/members?limit=2&startAfter={start_after}").json()
-    assert len(body["items"]) == 2
+    ids = sorted(emu.seed(3))
+    body = api.get(members_path + f"/members?{query}").json()
+    assert [member["id"] for member in body["items"]] == ids[:2]
+    assert body["nextPageToken"] is not None
 
 
 def test_default_limit_is_50(emu: EmulatorHandle, api: httpx.Client, members_path: str) -> None:
@@ -69,15 +90,76 @@ def test_default_limit_is_50(emu: EmulatorHandle, api: httpx.Client, members_pat
     assert len(api.get(members_path + "/members").json()["items"]) == 50
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "", "1.5", "１"])
-def test_bad_limit_is_400(api: httpx.Client, members_path: str, limit: str) -> None:
-    response = api.get(members_path + "/members", params={"limit": limit})
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid-limit"
+ABOVE_THE_CAP = ["51", "101", "9" * 5_000]  # 5,000 digits: more than int() will parse
 
 
 @pytest.mark.parametrize(
-    "cursor", ["garbage!", "bWVtX3g", "null", encode_cursor("mem_x"), "dj E6", "%%%"]
+    "limit",
+    ["0", "00", "-1", "abc", "", "1.5", "１", "1e2", " 5", *ABOVE_THE_CAP],
+    ids=lambda limit: limit if len(limit) < 10 else f"{len(limit)}-digits",
+)
+@pytest.mark.parametrize("over_cap", ["reject", "short"])
+def test_bad_limit_is_400(
+    emu: EmulatorHandle, api: httpx.Client, members_path: str, limit: str, over_cap: str
+) -> None:
+    emu.set_profile(over_cap=over_cap)
+    response = api.get(members_path + "/members", params={"limit": limit})
+    if over_cap == "short" and limit in ABOVE_THE_CAP:
+        assert response.status_code == 200  # a short page (see the short-mode test)
+        return
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid-limit"
+    assert "50" in response.json()["message"]
+
+
+@pytest.mark.parametrize(("cap", "limit"), [(50, 51), (50, 100), (100, 101), (100, 1000)])
+def test_reject_mode_refuses_a_limit_above_the_cap_naming_it(
+    emu: EmulatorHandle, api: httpx.Client, members_path: str, cap: int, limit: int
+) -> None:
+    emu.set_profile(page_cap=cap, over_cap="reject")
+    emu.seed(3)
+    response = api.get(members_path + "/members", params={"limit": limit})
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid-limit",
+        "message": f"limit must be an integer from 1 to {cap}.",
+    }
+    # The cap itself is served.
+    assert api.get(members_path + "/members", params={"limit": cap}).status_code == 200
+
+
+@pytest.mark.parametrize(("cap", "limit"), [(50, 51), (50, 100), (100, 150), (50, int("9" * 40))])
+def test_short_mode_serves_a_page_of_the_cap_silently(
+    emu: EmulatorHandle, api: httpx.Client, members_path: str, cap: int, limit: int
+) -> None:
+    emu.set_profile(page_cap=cap, over_cap="short")
+    ids = sorted(emu.seed(cap + 10))
+    response = api.get(members_path + "/members", params={"limit": limit, "startAfter": "None"})
+    assert response.status_code == 200
+    body = response.json()
+    assert [member["id"] for member in body["items"]] == ids[:cap]
+    assert body["total"] == cap + 10
+    assert body["nextPageToken"] is not None  # the rest is one cursor away
+    rest = api.get(
+        members_path + "/members", params={"limit": limit, "startAfter": body["nextPageToken"]}
+    ).json()
+    assert [member["id"] for member in rest["items"]] == ids[cap:]
+    assert rest["nextPageToken"] is None
+    # Nothing on the answer says it was shortened: no warning header, the same keys.
+    assert set(body) == {"items", "total", "nextPageToken"}
+    assert not any("warn" in name.lower() for name in response.headers)
+
+
+def test_default_limit_never_exceeds_a_lower_cap(
+    emu: EmulatorHandle, api: httpx.Client, members_path: str
+) -> None:
+    emu.set_profile(page_cap=10)
+    emu.seed(12)
+    assert len(api.get(members_path + "/members").json()["items"]) == 10
+
+
+@pytest.mark.parametrize(
+    "cursor", ["garbage!", "bWVtX3g", "NULL", "none", encode_cursor("mem_x"), "dj E6", "%%%", "é"]
 )
 def test_bad_cursor_is_400(api: httpx.Client, members_path: str, cursor: str) -> None:
     response = api.get(members_path + "/members", params={"startAfter": cursor})

@@ -94,6 +94,7 @@ def test_seeded_identities_include_refreshable_and_revoked(
     emu: EmulatorHandle, api: httpx.Client, members_path: str
 ) -> None:
     emu.seed(400)
+    emu.set_profile(page_cap=100)  # the Python SDK page's reading: one page of 100 members
     outcomes: dict[int, int] = {}
     for event in api.get(members_path + "/members?limit=100").json()["items"]:
         if event["auth"]["signInMethod"] in ("google", "gitlab"):

@@ -24,7 +24,7 @@ def _all_members(api: httpx.Client, members_path: str) -> list[dict[str, Any]]:
     members: list[dict[str, Any]] = []
     cursor = "None"
     while cursor is not None:
-        page = api.get(members_path + "/members", params={"limit": 100, "startAfter": cursor})
+        page = api.get(members_path + "/members", params={"limit": 50, "startAfter": cursor})
         members.extend(page.json()["items"])
         cursor = page.json()["nextPageToken"]
     return members

@@ -9,7 +9,7 @@ time). Control routes (``/_emulator/…``) skip every fault.
 
     >>> app = create_app()
     >>> app.state.emulator.plugin_id
-    'plg_emulator'
+    'plg_emu_…'
 """
 
 from __future__ import annotations

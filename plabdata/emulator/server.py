@@ -36,7 +36,7 @@ from plabdata.emulator.faults import Faults
 from plabdata.emulator.handle import EmulatorHandle, settings_for
 from plabdata.emulator.profile import Profile
 from plabdata.emulator.seed import seed_members
-from plabdata.emulator.state import DEFAULT_PLUGIN_ID, EmulatorState
+from plabdata.emulator.state import EmulatorState
 
 #: The child process reads its secret from here, not from argv (visible to ``ps``).
 SECRET_ENV = "PLABDATA_EMULATOR_SECRET"
@@ -201,7 +201,7 @@ def running(
     db: str | Path | None = None,
     faults: Faults | None = None,
     profile: Profile | None = None,
-    plugin_id: str = DEFAULT_PLUGIN_ID,
+    plugin_id: str | None = None,
     secret: str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -215,7 +215,8 @@ def running(
         db: SQLite file to keep state in; None keeps it in memory.
         faults: fault knobs to start with.
         profile: the documented reading to play (default: the strictest, pages of 50).
-        plugin_id: the plugin id to answer to.
+        plugin_id: the plugin id to answer to (default: the one stored in ``db``, or a fresh
+            ``plg_emu_<hex>``: each emulator's member base is its own plugin).
         secret: admin secret; None keeps the one stored in ``db``, else a random one.
         host: interface to listen on.
         port: TCP port; 0 picks a free one.
@@ -226,7 +227,9 @@ def running(
         The handle: URL, credentials, ready-made ``settings`` and the control API.
     """
     if mode == "process":
-        args = ["--host", host, "--port", str(port), "--plugin-id", plugin_id]
+        args = ["--host", host, "--port", str(port)]
+        if plugin_id is not None:
+            args += ["--plugin-id", plugin_id]
         if db is not None:
             args += ["--db", str(db)]
         child = ProcessServer(args, secret)

@@ -19,7 +19,14 @@ from plabdata.emulator.keys import KeyRing
 from plabdata.emulator.profile import Profile
 from plabdata.emulator.store import Store
 
+#: The plugin id of the deterministic sample data (``data/make_*.py``).
 DEFAULT_PLUGIN_ID = "plg_emulator"
+
+
+def new_plugin_id() -> str:
+    """A fresh plugin id for a new store. Each emulator's member base is its own plugin, as on
+    PluginLab: journals and snapshot stores, which belong to a plugin id, never mix two."""
+    return "plg_emu_" + secrets.token_hex(4)
 
 
 def new_secret() -> str:
@@ -55,7 +62,7 @@ class EmulatorState:
 
     Args:
         db: SQLite file to keep state in (None: in memory).
-        plugin_id: the plugin id to answer to; None keeps the stored one (or the default).
+        plugin_id: the plugin id to answer to; None keeps the stored one (or makes a fresh one).
         secret: the admin secret; None keeps the stored one (or makes a random one).
         faults: initial fault knobs.
         profile: which documented reading to play (page cap…); default the strictest.
@@ -71,7 +78,7 @@ class EmulatorState:
         profile: Profile | None = None,
     ) -> None:
         self.store = Store(db)
-        self.plugin_id = plugin_id or self.store.get_meta("plugin_id") or DEFAULT_PLUGIN_ID
+        self.plugin_id = plugin_id or self.store.get_meta("plugin_id") or new_plugin_id()
         secret_text = secret or self.store.get_meta("secret") or new_secret()
         self.store.set_meta("plugin_id", self.plugin_id)
         # The emulator must print this secret again after a restart, so it is kept as is.

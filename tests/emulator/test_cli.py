@@ -201,7 +201,7 @@ def test_serve_has_an_option_for_every_profile_setting() -> None:
 
 
 def test_every_serve_option_has_help_and_profile_options_cite_a_source() -> None:
-    from plabdata.cli.emulator import serve_command
+    from plabdata.emulator.cli import serve_command
 
     profile_options = {"--" + field.name.replace("_", "-") for field in fields(Profile)}
     for param in serve_command.params:

@@ -1,4 +1,7 @@
-"""Parsing primitives for event logs: text columns, timestamps, booleans, problem texts.
+"""Parsing primitives for event logs: text columns, booleans, problem texts.
+
+Timestamps have modules of their own: :mod:`._timestamps` decides how an input's column is
+read, :mod:`._datetimes` parses it.
 
 Vectorised over Arrow arrays. Text columns are handled as *distinct values + one code per
 row*: logs repeat the same emails, sources and countries endlessly, so every check and hash
@@ -11,8 +14,6 @@ runs over a few thousand values instead of millions of rows.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -20,9 +21,8 @@ import pyarrow.compute as pc
 
 from plabdata.events._fingerprint import NULL_HASH, hash_strings, splitmix
 
-__all__ = ["TIMESTAMP", "Problems", "Text", "as_numpy", "parse_booleans", "parse_timestamps"]
+__all__ = ["Problems", "Text", "as_numpy", "parse_booleans"]
 
-TIMESTAMP = pa.timestamp("ms", "UTC")
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 
@@ -91,55 +91,6 @@ def as_numpy(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if isinstance(filled, pa.ChunkedArray):
         filled = filled.combine_chunks()
     return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def parse_timestamps(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """(timestamps in ms UTC, mask of blank values, mask of unparsable values)."""
-    array = column.combine_chunks()
-    kind = array.type
-    n = len(array)
-    if pa.types.is_dictionary(kind):
-        array, kind = array.dictionary_decode(), kind.value_type
-    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-        if pa.types.is_date(kind) or kind.tz is None:  # naive: taken as UTC
-            array = array.cast(pa.timestamp("ms"), safe=False).cast(pa.int64()).cast(TIMESTAMP)
-        stamps = array.cast(TIMESTAMP, safe=False)
-        return stamps, ~as_numpy(pc.is_valid(stamps)), np.zeros(n, bool)
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        return _epoch(array)
-    text = pc.utf8_trim_whitespace(array.cast(pa.string()))
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    blank = ~as_numpy(pc.is_valid(text))
-    for target in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
-        try:
-            parsed = text.cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        stamps = parsed.cast(pa.int64()).cast(pa.timestamp("ns", "UTC")).cast(TIMESTAMP, safe=False)
-        return stamps, blank, np.zeros(n, bool)
-    # Mixed or exotic formats: pandas' ISO 8601 parser, then its per-value fallback.
-    series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
-    stamps_pd = pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
-    retry = stamps_pd.isna() & series.notna()
-    if retry.any():
-        stamps_pd[retry] = pd.to_datetime(series[retry], utc=True, errors="coerce", format="mixed")
-    bad = (stamps_pd.isna() & series.notna()).to_numpy()
-    return pa.array(stamps_pd.astype("datetime64[ms, UTC]"), type=TIMESTAMP), blank, bad
-
-
-def _epoch(array: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    values = pd.Series(array.to_numpy(zero_copy_only=False), dtype="float64")
-    peak = values.abs().max()
-    unit: Literal["s", "ms", "us", "ns"] = (
-        "s" if not peak or peak < 1e11 else "ms" if peak < 1e14 else "us" if peak < 1e17 else "ns"
-    )
-    stamps = pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
-    blank = values.isna().to_numpy()
-    return (
-        pa.array(stamps.astype("datetime64[ms, UTC]"), type=TIMESTAMP),
-        blank,
-        np.zeros(len(values), bool),
-    )
 
 
 def parse_booleans(column: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.ndarray, Text]:

@@ -6,13 +6,16 @@ size validates in bounded memory; only the fingerprint ordinals carry state acro
 **Checks.** ``event_source`` 1–10 characters (upper-cased); ``country_code`` an ISO 3166-1
 alpha-2 code and ``subdivision_code`` an ISO 3166-2 subdivision *of that country* (``CA`` or
 ``US-CA``; sent in PluginLab's short form ``CA``), both from pycountry; ``is_in_quota`` one of
-yes/no/true/false/1/0 (blank: the default); ``timestamp`` parsed timezone-aware (naive times
-are taken as UTC; a present but blank or unparsable timestamp is rejected); emails resolved to
-member ids from one members frame, never one lookup per row.
+yes/no/true/false/1/0 (blank: the default); ``timestamp`` read one way per input
+(:mod:`plabdata.events._timestamps`; naive times are taken as UTC; a present but blank or
+unreadable timestamp is rejected); emails resolved to member ids through their canonical key
+(:mod:`plabdata.events._resolve`) from one members frame, never one lookup per row; a value
+whose bytes are not text is rejected.
 
 **Fingerprints.** A row's fingerprint is 128 bits (32 hex digits) computed from its normalised
 fields — timestamp (UTC, milliseconds), member (``member_id`` if the row has one, else its
-lower-cased email), event source, country, subdivision — plus ``#k`` when it is the k-th
+canonical email key, so two spellings of one address are one event), event source,
+country, subdivision — plus ``#k`` when it is the k-th
 repeat (k ≥ 1) of an identical valid row in the same input. Strings are hashed with SipHash-2-4
 (fixed keys) and the parts combined with the splitmix64 finaliser, so fingerprints are
 stable across runs and machines. ``is_in_quota`` is not part of the event's identity: running
@@ -24,7 +27,6 @@ the same log again with another quota flag does not send it twice.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,29 +35,27 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pycountry
 
 from plabdata.errors import ValidationError
+from plabdata.events._datetimes import TIMESTAMP, TimestampReading, parse_timestamps
 from plabdata.events._fingerprint import LANES, U64, Fingerprinter, splitmix
-from plabdata.events._parse import (
-    TIMESTAMP,
-    Problems,
-    Text,
-    as_numpy,
-    parse_booleans,
-    parse_timestamps,
-)
+from plabdata.events._location import check_location
+from plabdata.events._parse import Problems, Text, as_numpy, parse_booleans
 from plabdata.events._read import (
     DEFAULT_CHUNK_ROWS,
     RawChunk,
+    check_input,
     input_columns,
     iter_raw_chunks,
     map_columns,
     resolve_sources,
 )
+from plabdata.events._resolve import MemberIndex, email_key_values
+from plabdata.events._timestamps import check_window, normalise_format, parse_time_bound
 
 __all__ = [
     "UPLOAD_TIME_NOTE",
+    "CheckOptions",
     "MemberIndex",
     "quota_impact",
     "validate_events",
@@ -70,16 +70,6 @@ UPLOAD_TIME_NOTE = (
 )
 
 
-@functools.cache
-def _countries() -> pa.Array:
-    return pa.array(sorted(c.alpha_2 for c in pycountry.countries))
-
-
-@functools.cache
-def _subdivisions() -> pa.Array:
-    return pa.array(sorted(s.code for s in pycountry.subdivisions))
-
-
 # -------------------------------------------------------------------------- options
 
 
@@ -92,6 +82,7 @@ class CheckOptions:
     since: pd.Timestamp | None = None
     until: pd.Timestamp | None = None
     unknown_member: UnknownMember = "reject"
+    timestamp_format: str | None = None
 
     @classmethod
     def build(
@@ -102,7 +93,14 @@ class CheckOptions:
         since: object,
         until: object,
         unknown_member: str,
+        timestamp_format: str | None = None,
     ) -> CheckOptions:
+        """The options checked once, before any input is read.
+
+        Raises:
+            ValidationError: A bad source name or ``timestamp_format``; ``since`` / ``until``
+                not a date/time, ambiguous (``03/04/2024``), or not in order.
+        """
         if unknown_member not in ("reject", "anonymous"):
             raise ValueError("unknown_member must be 'reject' or 'anonymous'")
         if source_name is not None:
@@ -111,14 +109,17 @@ class CheckOptions:
                 raise ValidationError(
                     f"event source {source_name!r} must be 1 to {MAX_SOURCE_LENGTH} characters"
                 )
-        return cls(source_name, in_quota, _utc(since), _utc(until), unknown_member)  # type: ignore[arg-type]
-
-
-def _utc(value: object) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        start, end = check_window(
+            parse_time_bound(since, name="since"), parse_time_bound(until, name="until")
+        )
+        return cls(
+            source_name,
+            in_quota,
+            start,
+            end,
+            unknown_member,  # type: ignore[arg-type]
+            normalise_format(timestamp_format),
+        )
 
 
 def check_columns(mapping: Mapping[str, str], options: CheckOptions, name: str) -> None:
@@ -142,80 +143,22 @@ def check_columns(mapping: Mapping[str, str], options: CheckOptions, name: str) 
         raise ValidationError(f"{name}: since/until need a timestamp column")
 
 
-# -------------------------------------------------------------------------- members
-
-
-class MemberIndex:
-    """Email → member id lookups for a whole run, built once from a ``load_members`` frame.
-
-    Example:
-        >>> index = MemberIndex(load_members(admin))
-        >>> index.resolve_emails(pa.array(["ada@example.com"]))
-    """
-
-    def __init__(self, members: pd.DataFrame) -> None:
-        if not {"member_id", "email"} <= set(members.columns):
-            raise ValidationError("the members frame needs columns member_id and email")
-        frame = pd.DataFrame(
-            {
-                "email": members["email"].astype("string").str.strip().str.lower(),
-                "member_id": members["member_id"].astype("string"),
-            }
-        ).dropna()
-        frame = frame.drop_duplicates("email")
-        self.emails = pa.array(frame["email"].tolist(), pa.string())
-        self.email_ids = pa.array(frame["member_id"].tolist(), pa.string())
-        self.ids = pa.array(members["member_id"].dropna().astype(str).tolist(), pa.string())
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def resolve_emails(self, emails: pa.Array) -> pa.Array:
-        """Member ids for lower-cased emails (null where unknown)."""
-        return self.email_ids.take(pc.index_in(emails, value_set=self.emails))
-
-    def known_ids(self, ids: pa.Array) -> pa.Array:
-        """True where the member id exists."""
-        return pc.is_in(ids, value_set=self.ids)
-
-
 # -------------------------------------------------------------------------- one chunk
 
 
-def _check_location(chunk: RawChunk, n: int, problems: Problems) -> tuple[Text, Text]:
-    """Country and subdivision (short form), checked against ISO 3166 via pycountry."""
-    country = Text.of(chunk.column("country_code"), n, case="upper")
-    known = as_numpy(pc.is_in(country.values, value_set=_countries()))
-    bad_country = country.present & ~country.rows(known)
-    problems.add(bad_country, "unknown country code {value!r}", country)
-    sub = Text.of(chunk.column("subdivision_code"), n, case="upper")
-    if not sub.present.any():
-        return country, sub
-    problems.add(sub.present & ~country.present, "subdivision {value!r} without a country", sub)
-    # Distinct (country, subdivision) pairs are few: check those, then spread to rows.
-    rows = np.flatnonzero(sub.present & country.present & ~bad_country)
-    pairs = country.codes[rows].astype(np.int64) * (len(sub.values) + 1) + sub.codes[rows]
-    unique, inverse = np.unique(pairs, return_inverse=True)
-    pair_country = country.values.take(pa.array(unique // (len(sub.values) + 1))).to_pylist()
-    pair_sub = sub.values.take(pa.array(unique % (len(sub.values) + 1))).to_pylist()
-    full = [s if "-" in s else f"{c}-{s}" for c, s in zip(pair_country, pair_sub, strict=True)]
-    valid_codes = _subdivisions()
-    ok = as_numpy(pc.is_in(pa.array(full, pa.string()), value_set=valid_codes))
-    wrong_country = np.array([f[:3] != f"{c}-" for c, f in zip(pair_country, full, strict=True)])
-    short = [f.split("-", 1)[1] for f in full]
-    problems_for = {
-        "other": np.zeros(n, bool),
-        "unknown": np.zeros(n, bool),
-    }
-    problems_for["other"][rows] = wrong_country[inverse]
-    problems_for["unknown"][rows] = (~ok & ~wrong_country)[inverse]
-    full_text = pa.array(full, pa.string())
-    problems.add(problems_for["other"], "subdivision {value!r} is not in that country", sub)
-    at = np.full(n, -1, np.int32)
-    at[rows] = inverse
-    problems.add(problems_for["unknown"], "unknown subdivision {value!r}", Text(full_text, at))
-    # Rows are sent with PluginLab's short form ("CA" for "US-CA").
-    return country, Text(pa.array(short, pa.string()), at)
+def _unreadable(chunk: RawChunk, canonical: str) -> np.ndarray:
+    """Rows whose ``canonical`` value was not text (all False when none)."""
+    rows = chunk.unreadable.get(canonical)
+    return rows if rows is not None else np.zeros(chunk.num_rows, bool)
+
+
+def _text(chunk: RawChunk, canonical: str, n: int, case: str | None = None) -> Text:
+    """A text column with its unreadable values left out (they have a reason of their own)."""
+    text = Text.of(chunk.column(canonical), n, case=case)
+    rows = chunk.unreadable.get(canonical)
+    if rows is None:
+        return text
+    return Text(text.values, np.where(rows, -1, text.codes).astype(np.int32))
 
 
 def check_chunk(
@@ -233,31 +176,51 @@ def check_chunk(
     """
     n = chunk.num_rows
     problems = Problems(n)
+    # Values whose bytes are not text: one reason, and no other check looks at them.
+    for canonical, rows in chunk.unreadable.items():
+        shown = Text.of(chunk.column(canonical), n)
+        problems.add(
+            rows, f"{canonical} '{{value}}' is not UTF-8 text (bytes shown as \\x..)", shown
+        )
     has_ts = "timestamp" in chunk.mapping
     if has_ts:
         ts_column = chunk.column("timestamp")
         assert ts_column is not None
-        timestamps, blank_ts, bad_ts = parse_timestamps(ts_column)
+        reading = chunk.timestamps or TimestampReading("iso", strict=True)
+        timestamps, blank_ts, bad_ts = parse_timestamps(ts_column, reading)
+        bad_ts &= ~_unreadable(chunk, "timestamp")
         if bad_ts.any():
-            problems.add(bad_ts, "unparsable timestamp {value!r}", Text.of(ts_column, n))
+            problems.add(
+                bad_ts,
+                f"unparsable timestamp {{value!r}} (the column is read as {reading.describe()})",
+                Text.of(ts_column, n),
+            )
         problems.add(blank_ts, "blank timestamp")
     else:
         timestamps = pa.nulls(n, TIMESTAMP)
 
     # Member: the row's member_id when it has one, else its email resolved through the index.
-    given = Text.of(chunk.column("member_id"), n)
-    email = Text.of(chunk.column("email"), n, case="lower")
+    given = _text(chunk, "member_id", n)
+    typed = _text(chunk, "email", n)
+    email = Text(email_key_values(typed.values), typed.codes)  # canonical keys
     if "email" in chunk.mapping and members is None:
         raise ValidationError(f"{chunk.source.name}: emails need the members frame to resolve")
     unknown_id = np.zeros(n, bool)
+    shared = np.zeros(n, bool)
     resolved = Text(pa.array([], pa.string()), np.full(n, -1, np.int32))
     if members is not None:
         unknown_id = given.present & ~given.rows(as_numpy(members.known_ids(given.values)))
-        ids = members.resolve_emails(email.values)
-        found = email.rows(as_numpy(pc.is_valid(ids)))
+        ids, ambiguous = members.resolve_emails(email.values)
+        shared = ~given.present & email.rows(ambiguous)
+        if shared.any():  # rare: only then is a text built per distinct email
+            owners = Text(members.owners(email.values), email.codes)
+            message = "email {value} belongs to several members; give the row a member_id"
+            problems.add(shared, message, owners)
+        found = email.rows(as_numpy(pc.is_valid(ids)) & ~ambiguous)
         resolved = Text(pc.fill_null(ids, ""), np.where(found, email.codes, -1))
-    unknown_email = ~given.present & email.present & ~resolved.present
-    blank = ~given.present & ~email.present
+    unknown_email = ~given.present & email.present & ~resolved.present & ~shared
+    unreadable = _unreadable(chunk, "member_id") | _unreadable(chunk, "email")
+    blank = ~given.present & ~email.present & ~unreadable
     if options.unknown_member == "reject":
         problems.add(unknown_id, "unknown member id {value!r}", given)
         problems.add(unknown_email, "unknown email {value!r}", email)
@@ -274,7 +237,7 @@ def check_chunk(
         pa.concat_arrays([given.values, resolved.values]), member_codes.astype(np.int32)
     )
 
-    source = Text.of(chunk.column("event_source"), n, case="upper")
+    source = _text(chunk, "event_source", n, case="upper")
     if options.source_name is not None:  # the run's source fills rows whose log gives none
         fallback = len(source.values)
         source = Text(
@@ -282,16 +245,19 @@ def check_chunk(
             np.where(source.present, source.codes, fallback).astype(np.int32),
         )
     length = pc.utf8_length(source.values).to_numpy(zero_copy_only=False)
-    problems.add(~source.present, "blank event source")
+    problems.add(~source.present & ~_unreadable(chunk, "event_source"), "blank event source")
     problems.add(
         source.rows(length > MAX_SOURCE_LENGTH),
         f"event source {{value!r}} is longer than {MAX_SOURCE_LENGTH} characters",
         source,
     )
 
-    country, sub = _check_location(chunk, n, problems)
+    country = _text(chunk, "country_code", n, case="upper")
+    sub = _text(chunk, "subdivision_code", n, case="upper")
+    country, sub = check_location(country, sub, n, problems)
 
     in_quota, bad_bool, quota_text = parse_booleans(chunk.column("is_in_quota"), n)
+    bad_bool &= ~_unreadable(chunk, "is_in_quota")
     if options.in_quota is None:
         problems.add(bad_bool, "is_in_quota {value!r} is not yes/no/true/false/1/0", quota_text)
     else:  # the run decides; the column is not even looked at
@@ -364,6 +330,7 @@ def validate_events(
     since: object = None,
     until: object = None,
     unknown_member: UnknownMember = "reject",
+    timestamp_format: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> pd.DataFrame:
     """Validate, resolve and fingerprint event logs into one DataFrame (no network).
@@ -378,10 +345,14 @@ def validate_events(
         source_name: The event source of rows whose log gives none (no ``event_source``
             column, or a blank value); a log's own source wins.
         in_quota: Force ``is_in_quota`` for every row (None: the column, default True).
-        since: Keep rows at or after this time (naive: UTC); others are ``filtered``.
-        until: Keep rows strictly before this time.
+        since: Keep rows at or after this time (ISO 8601, naive: UTC; see
+            :func:`~plabdata.events._timestamps.parse_time_bound`); others are ``filtered``.
+        until: Keep rows strictly before this time (after ``since``).
         unknown_member: ``"reject"`` rows whose member is unknown or blank, or send them as
             ``"anonymous"`` events (no member id, no quota).
+        timestamp_format: How text timestamps are written, when the data cannot say:
+            ``"day-first"``, ``"month-first"``, ``"iso"`` or a strptime pattern
+            (``"%d/%m/%Y %H:%M"``). None: decided per input from its whole column.
         chunk_rows: Rows validated at a time.
 
     Returns:
@@ -389,7 +360,9 @@ def validate_events(
         invalid / filtered / duplicate, ``problem`` saying why).
 
     Raises:
-        ValidationError: A whole-input problem (unreadable file, missing columns).
+        ValidationError: A whole-input problem (unreadable file, missing columns, a column
+            type that cannot be read, dates whose day/month order is ambiguous), found for
+            every input before any row is checked.
 
     Example:
         >>> checked = validate_events(logs, members=members, source_name="WEB_UI")
@@ -401,18 +374,24 @@ def validate_events(
         since=since,
         until=until,
         unknown_member=unknown_member,
+        timestamp_format=timestamp_format,
     )
     index = MemberIndex(members) if members is not None else None
     fingerprints = Fingerprinter()
-    tables = []
+    inputs = []
     for src in resolve_sources(source):
         names = input_columns(src)
         if names is None:
             continue
         mapping = map_columns(names, columns)
         check_columns(mapping, options, src.name)
+        inputs.append(
+            (src, mapping, check_input(src, mapping, timestamp_format, chunk_rows=chunk_rows))
+        )
+    tables = []
+    for src, mapping, reading in inputs:
         fingerprints.start_input()
-        for chunk in iter_raw_chunks(src, mapping, chunk_rows=chunk_rows):
+        for chunk in iter_raw_chunks(src, mapping, chunk_rows=chunk_rows, timestamps=reading):
             tables.append(check_chunk(chunk, options, index, fingerprints))
     return checked_frame(tables)
 

@@ -63,8 +63,10 @@ def test_csv_rows_are_numbered_like_a_spreadsheet_and_streamed(tmp_path: Path) -
     assert chunks[-1]["row"].iloc[-1] == 251
     assert list(first.columns) == ["file", "row", "timestamp", "email", "country_code"]
     assert first["email"].dtype == "string"
+    assert str(first["timestamp"].dtype) == "datetime64[ms, UTC]"  # read, one way per input
     lines = path.read_text().splitlines()
-    assert lines[first["row"].iloc[3] - 1].startswith(first["timestamp"].iloc[3])
+    text = lines[first["row"].iloc[3] - 1].split(",")[0]
+    assert first["timestamp"].iloc[3] == pd.Timestamp(text)
 
 
 def test_parquet_folder_glob_and_frame_inputs(tmp_path: Path) -> None:

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from plabdata.errors import ValidationError
+from plabdata.events._resolve import email_key_values
 from plabdata.events._validate import UPLOAD_TIME_NOTE, quota_impact, validate_events
+from plabdata.tables._keys import email_key
 
 MEMBERS = pd.DataFrame(
     {
@@ -203,3 +206,77 @@ def test_quota_impact_flags_members_pushed_over() -> None:
     assert "d" not in impact.index  # nothing counts toward quota
     assert impact.index[0] == "b"
     assert "upload" in UPLOAD_TIME_NOTE and "not at the time" in UPLOAD_TIME_NOTE
+
+
+# -------------------------------------------------------------------------- canonical emails
+
+
+SPELLINGS = {
+    "mem_muenchen": (
+        "ü@xn--mnchen-3ya.de",
+        ["ü@münchen.de", "Ü@MÜNCHEN.DE", "ü@XN--MNCHEN-3YA.DE"],
+    ),
+    "mem_jose": ("jose\u0301@example.com", ["jos\u00e9@example.com", "JOSÉ@Example.com "]),
+}
+
+
+def test_emails_resolve_through_one_canonical_key() -> None:
+    members = pd.DataFrame(
+        {"member_id": list(SPELLINGS), "email": [stored for stored, _ in SPELLINGS.values()]}
+    )
+    rows = [
+        _row(email=spelling, subdivision_code=None, country_code=None)
+        for stored, spellings in SPELLINGS.values()
+        for spelling in [stored, *spellings]
+    ]
+    checked = validate_events(pd.DataFrame(rows), members=members)
+    assert checked["status"].tolist() == ["valid"] * 7
+    assert checked["member_id"].tolist() == ["mem_muenchen"] * 4 + ["mem_jose"] * 3
+    # Every spelling of one member's event is the same event: one fingerprint, then ordinals.
+    base = checked["fingerprint"].iloc[0]
+    assert checked["fingerprint"].iloc[:4].tolist() == [base, f"{base}#1", f"{base}#2", f"{base}#3"]
+    assert checked["email"].iloc[:4].nunique() == 1
+
+
+def test_an_email_two_members_share_is_rejected_not_guessed() -> None:
+    members = pd.DataFrame(
+        {"member_id": ["mem_a", "mem_b", "mem_ada"],
+         "email": ["ü@münchen.de", "ü@xn--mnchen-3ya.de", "ada@example.com"]}
+    )  # fmt: skip
+    checked = validate_events(
+        pd.DataFrame([_row(email="Ü@münchen.de"), _row(), _row(email="", member_id="mem_a")]),
+        members=members,
+    )
+    assert checked["status"].tolist() == ["invalid", "valid", "valid"]
+    assert "belongs to several members" in checked["problem"].iloc[0]
+    assert "mem_a, mem_b" in checked["problem"].iloc[0]
+
+
+def test_email_keys_are_computed_once_per_distinct_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plabdata.events import _resolve
+
+    calls: list[str] = []
+
+    def counting(email: str) -> str:
+        calls.append(email)
+        return email_key(email)
+
+    monkeypatch.setattr(_resolve, "email_key", counting)
+    members = pd.DataFrame(
+        {"member_id": ["mem_z", "mem_ada"], "email": ["zoë@x.io", "ada@example.com"]}
+    )
+    emails = ["zoë@x.io", "ZOË@x.io", "ada@example.com", "Ada@Example.com"] * 2_500
+    frame = pd.DataFrame([_row(email=e, subdivision_code=None) for e in emails])
+    checked = validate_events(frame, members=members, chunk_rows=5_000)
+    assert checked["member_id"].tolist() == ["mem_z", "mem_z", "mem_ada", "mem_ada"] * 2_500
+    # Two chunks, two distinct non-ASCII spellings each; ASCII ones never call Python.
+    assert sorted(calls) == sorted(["zoë@x.io", "ZOË@x.io"] * 2)
+
+
+@pytest.mark.parametrize(
+    "email",
+    [" Ada@Example.COM ", "ü@XN--mnchen-3ya.de", "jose\u0301@EXAMPLE.com", "ÅSA@ÖRE.SE",
+     "plain@xn--bcher-kva.ch", "x@ｅxample。com", "no-at-sign", "Straße@x.de"],
+)  # fmt: skip
+def test_the_vectorised_key_is_email_key(email: str) -> None:
+    assert email_key_values(pa.array([email])).to_pylist() == [email_key(email)]

@@ -18,7 +18,7 @@ import itertools
 import logging
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -29,13 +29,16 @@ from plabdata.client._pagination import MemberPager, smaller_page_size
 from plabdata.client._ratelimit import RateLimiter
 from plabdata.client._records import Identity, Member, MembersPage, QuotaUsage, ShapeError
 from plabdata.client._retry import (
+    AT_LEAST_ONCE,
+    IDEMPOTENT_WRITE,
+    NON_IDEMPOTENT_WRITE,
+    READ,
+    RetryPolicy,
     is_in_doubt,
-    is_transient,
     note_attempt,
+    note_in_doubt_attempt,
     note_in_doubt_resolved,
     parse_retry_after,
-    retrying,
-    surely_not_applied,
 )
 from plabdata.config import (
     ENV_AUTH_URL,
@@ -57,6 +60,10 @@ from plabdata.wire import PAGE_SIZE
 
 log = logging.getLogger("plabdata")
 T = TypeVar("T")
+R = TypeVar("R")
+#: The in-doubt hook of a request: given the refusal a retry met (None before a retry), the
+#: result of the earlier attempt when it turns out applied, else None.
+Resolver = Callable[["PlabdataError | None"], Awaitable["R | None"]]
 
 #: Connections per httpx pool; requests are spread over ceil(concurrency / POOL_SIZE) pools.
 POOL_SIZE = 8
@@ -246,21 +253,60 @@ class AsyncAdmin:
         return response
 
     async def _call(
-        self, method: str, url: str, body: Any = None, *, safe: bool = True
-    ) -> httpx.Response:
-        """Send with retries. ``safe=False`` retries only failures proving nothing was applied."""
-        should_retry = is_transient if safe else surely_not_applied
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        *,
+        policy: RetryPolicy = READ,
+        resolve: Resolver[R] | None = None,
+        before_attempt: Callable[[], Awaitable[None]] | None = None,
+    ) -> httpx.Response | R:
+        """Send under a retry ``policy``.
+
+        ``resolve`` is the in-doubt hook: once an attempt failed in doubt (sent, no answer),
+        it runs before the next attempt — and on a 404/409 that such a retry meets — and a
+        non-None result (the earlier attempt was applied after all) ends the call with it.
+        ``before_attempt`` runs before every attempt (a journal marking the request pending).
+        """
         s = self.settings
-        async for attempt in retrying(
-            should_retry, max_attempts=s.max_attempts, max_seconds=s.max_retry_seconds
+        in_doubt = False
+        async for attempt in policy.attempts(
+            max_attempts=s.max_attempts, max_seconds=s.max_retry_seconds
         ):
             with attempt:
-                response = await self._send(method, url, body)
+                if in_doubt and resolve is not None:
+                    found = await resolve(None)
+                    if found is not None:
+                        note_in_doubt_resolved()
+                        return found
+                if before_attempt is not None:
+                    await before_attempt()
+                try:
+                    return await self._send(method, url, body)
+                except (Conflict, NotFound) as exc:
+                    if in_doubt and resolve is not None:
+                        found = await resolve(exc)
+                        if found is not None:
+                            note_in_doubt_resolved()
+                            return found
+                    raise
+                except PlabdataError as exc:
+                    if is_in_doubt(exc):
+                        in_doubt = True
+                        note_in_doubt_attempt()
+                    raise
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _response(self, method: str, url: str, body: Any = None) -> httpx.Response:
+        """One read (or idempotent write) under :data:`READ`: the answer itself."""
+        response = await self._call(method, url, body)
+        assert isinstance(response, httpx.Response)
         return response
 
     async def _read(self, method: str, url: str, body: Any = None) -> Any:
         """:meth:`_call`, then the answer's JSON (an unreadable answer names the endpoint)."""
-        return _json(method, url, await self._call(method, url, body))
+        return _json(method, url, await self._response(method, url, body))
 
     def _member_url(self, *parts: str) -> str:
         return "/".join([self.settings.members_url, *(_segment(p) for p in parts)])
@@ -353,32 +399,15 @@ class AsyncAdmin:
         if metadata is not None:
             body["metadata"] = dict(metadata)
         url = self._member_url("members")
-        in_doubt = False
-        s = self.settings
-        async for attempt in retrying(
-            is_transient, max_attempts=s.max_attempts, max_seconds=s.max_retry_seconds
-        ):
-            with attempt:
-                if in_doubt:
-                    existing = await self.get_member_by_email(email)
-                    if existing is not None:
-                        note_in_doubt_resolved()
-                        return existing
-                try:
-                    response = await self._send("POST", url, body)
-                except Conflict:
-                    if not in_doubt:
-                        raise
-                    existing = await self.get_member_by_email(email)
-                    if existing is None:
-                        raise
-                    note_in_doubt_resolved()
-                    return existing
-                except PlabdataError as exc:
-                    in_doubt = in_doubt or is_in_doubt(exc)
-                    raise
-                return _parsed(url, "POST", _json("POST", url, response), Member.from_json)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+        async def existing(refusal: PlabdataError | None) -> Member | None:
+            # The id derives from the email: a member found by it is the one we created.
+            return await self.get_member_by_email(email)
+
+        created = await self._call("POST", url, body, policy=IDEMPOTENT_WRITE, resolve=existing)
+        if isinstance(created, Member):
+            return created
+        return _parsed(url, "POST", _json("POST", url, created), Member.from_json)
 
     async def update_member(self, member_id: str, **fields: Any) -> Member:
         """Change only the given fields (``None`` clears one); ``metadata`` replaces the map."""
@@ -387,7 +416,8 @@ class AsyncAdmin:
             raise TypeError(f"update_member() cannot change {sorted(unknown)}")
         body = {UPDATABLE_FIELDS[k]: v for k, v in fields.items()}
         url = self._member_url("members", member_id)
-        response = await self._call("PATCH", url, body)
+        response = await self._call("PATCH", url, body, policy=IDEMPOTENT_WRITE)
+        assert isinstance(response, httpx.Response)
         if not response.content:
             # The SDK only checks the status; a bare 2xx is a success: read the member back.
             member = await self.get_member(member_id)
@@ -399,21 +429,12 @@ class AsyncAdmin:
     async def delete_member(self, member_id: str) -> None:
         """Delete a member. Retried safely: a 404 after an in-doubt attempt means it is gone."""
         url = self._member_url("members", member_id)
-        in_doubt = False
-        s = self.settings
-        async for attempt in retrying(
-            is_transient, max_attempts=s.max_attempts, max_seconds=s.max_retry_seconds
-        ):
-            with attempt:
-                try:
-                    await self._send("DELETE", url)
-                except NotFound:
-                    if in_doubt:
-                        return
-                    raise
-                except PlabdataError as exc:
-                    in_doubt = in_doubt or is_in_doubt(exc)
-                    raise
+
+        async def gone(refusal: PlabdataError | None) -> bool | None:
+            # After an in-doubt attempt, a 404 means that attempt deleted it.
+            return True if isinstance(refusal, NotFound) else None
+
+        await self._call("DELETE", url, policy=IDEMPOTENT_WRITE, resolve=gone)
 
     async def refresh_identity_token(self, member_id: str, provider: str) -> Identity:
         """Refresh a google / gitlab access token (422 → RefreshTokenFailed: sign in again)."""
@@ -432,10 +453,15 @@ class AsyncAdmin:
         subdivision_code: str | None = None,
         is_in_quota: bool | None = None,
         retry_in_doubt: bool = False,
+        before_attempt: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Record one custom event. PluginLab has no idempotency key, so this is not blindly
-        retried: only failures that prove nothing was recorded are (connect errors, 429, 503).
-        An in-doubt failure raises (``resilience.is_in_doubt(exc)``) unless ``retry_in_doubt``.
+        retried (:data:`~plabdata.client._retry.NON_IDEMPOTENT_WRITE`): only failures that
+        prove nothing was recorded are (connect errors, 429, 503). An in-doubt failure raises
+        (``is_in_doubt(exc)``) unless ``retry_in_doubt``, which sends it again with backoff
+        (:data:`~plabdata.client._retry.AT_LEAST_ONCE`; ``track().in_doubt_attempts`` says
+        whether the event may have been recorded twice). ``before_attempt`` runs before every
+        attempt: the backfill journals the row pending there.
         """
         body: dict[str, Any] = {"eventSource": event_source}
         if member_id is not None:
@@ -446,7 +472,8 @@ class AsyncAdmin:
             body["isInQuota"] = bool(is_in_quota)
         url = f"{self.settings.event_url}/events/create-custom"
         # Any 2xx means recorded: the success body is undocumented and the SDK ignores it.
-        await self._call("POST", url, body, safe=retry_in_doubt)
+        policy = AT_LEAST_ONCE if retry_in_doubt else NON_IDEMPOTENT_WRITE
+        await self._call("POST", url, body, policy=policy, before_attempt=before_attempt)
 
     async def get_quota_usage(self, member_id: str) -> QuotaUsage:
         """The member's quota usage in its plan's current interval."""

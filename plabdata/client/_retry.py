@@ -53,6 +53,9 @@ class CallTrace:
     attempts: int = 0
     last_status: int | None = None
     in_doubt_resolved: bool = False
+    #: Attempts that failed in doubt (sent, then no answer or 500/502/504): a success after
+    #: one of them may have been applied twice, for a request that is not idempotent.
+    in_doubt_attempts: int = 0
     statuses: list[int] = field(default_factory=list)
 
 
@@ -92,6 +95,12 @@ def note_in_doubt_resolved() -> None:
     trace = _trace.get()
     if trace is not None:
         trace.in_doubt_resolved = True
+
+
+def note_in_doubt_attempt() -> None:
+    trace = _trace.get()
+    if trace is not None:
+        trace.in_doubt_attempts += 1
 
 
 # --------------------------------------------------------------------------- classification
@@ -201,3 +210,46 @@ def retrying(
         sleep=sleep,
         reraise=True,
     )
+
+
+# --------------------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which failures one kind of request retries; waits and stops are shared (see
+    :func:`retrying`). Policies are values: the client picks one per request.
+
+    Example:
+        >>> READ.retry_if(RateLimited("GET", "/members"))
+        True
+        >>> NON_IDEMPOTENT_WRITE.retry_if(ServerError("POST", "/events/create-custom", 500))
+        False
+    """
+
+    name: str
+    retry_if: Callable[[BaseException], bool]
+
+    def attempts(
+        self,
+        *,
+        max_attempts: int,
+        max_seconds: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> AsyncRetrying:
+        """The tenacity loop: ``async for attempt in policy.attempts(...): with attempt: ...``."""
+        return retrying(
+            self.retry_if, max_attempts=max_attempts, max_seconds=max_seconds, sleep=sleep
+        )
+
+
+#: GETs: every transient failure (drops, timeouts, 5xx, 429).
+READ = RetryPolicy("read", is_transient)
+#: PATCH, and creates and deletes with an in-doubt resolver: repeating them is harmless, or
+#: the resolver finds out first whether the earlier attempt was applied.
+IDEMPOTENT_WRITE = RetryPolicy("idempotent write", is_transient)
+#: An event: no idempotency key, so only failures proving nothing was recorded are retried.
+NON_IDEMPOTENT_WRITE = RetryPolicy("non-idempotent write", surely_not_applied)
+#: An event sent again after an in-doubt attempt (``on_in_doubt="retry"``): at least once,
+#: with the same backoff as every other retry.
+AT_LEAST_ONCE = RetryPolicy("at-least-once write", is_transient)

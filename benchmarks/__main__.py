@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, help="run only these modules")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output folder")
     args = parser.parse_args(argv)
+    # The jobs run against throwaway emulators: their default journals must neither pile up
+    # in, nor be read from, the user's own PLABDATA_HOME.
+    home = tempfile.TemporaryDirectory(prefix="plabdata-bench-home-")
+    os.environ["PLABDATA_HOME"] = home.name
     rows: list[dict[str, Any]] = []
     started = time.time()
     for name in args.only or SCENARIOS:

@@ -26,6 +26,7 @@ from plabdata.client._sync import Admin, connect
 from plabdata.config import ENV_PLUGIN_ID, ENV_SECRET
 from plabdata.emulator import EmulatorHandle, running
 from plabdata.events._backfill import backfill_events
+from plabdata.jobs._places import default_journal
 from plabdata.members._apply import apply_plan
 from plabdata.members._loaders import load_member_base, load_members
 from plabdata.members._plan import plan_member_changes
@@ -236,7 +237,9 @@ def run_demo(
                 f"{admin.settings.plugin_id}"
                 + ("" if apply else " (read-only: add --apply to write)")
             )
-            journals = out  # kept: they make a re-run resume without sending anything twice
+            # The plugin's default journals, whatever --out: a re-run resumes, sending nothing
+            # twice, and so does any later `plabdata members import` / `events backfill`.
+            journals: Path | None = None
         else:
             emulator = stack.enter_context(running(seed=seed))
             admin = stack.enter_context(emulator_admin(emulator))
@@ -252,8 +255,9 @@ def run_demo(
     if real and writes:
         report.line()
         report.line(
-            f"journals kept in {out}/: members.journal, events.journal — run again with "
-            "the same --out to resume; nothing is applied or sent twice"
+            f"journals: {default_journal(admin.settings.plugin_id, 'members')} and "
+            f"{default_journal(admin.settings.plugin_id, 'events')} — run again to resume; "
+            "nothing is applied or sent twice"
         )
     report.line()
     report.line(
@@ -315,7 +319,7 @@ def _import_members(
     sheet_path: Path,
     base: pd.DataFrame,
     out: Path,
-    journals: Path,
+    journals: Path | None,
     writes: bool,
     report: _Report,
 ) -> None:
@@ -348,7 +352,8 @@ def _import_members(
             export_frame(apply_plan(admin, plan, dry_run=True, progress=False), results_path)
             report.item(f"not applied (read-only) → {report.wrote(results_path)}")
             return
-        results = apply_plan(admin, plan, journal=journals / "members.journal", progress=False)
+        journal = None if journals is None else journals / "members.journal"
+        results = apply_plan(admin, plan, journal=journal, progress=False)
         export_frame(results, results_path)
         statuses = results.loc[results["op"].isin(["create", "update", "delete"]), "status"]
         counts = statuses.value_counts()
@@ -377,13 +382,18 @@ def _import_members(
 
 
 def _backfill(
-    admin: Admin, events: Path | None, out: Path, journals: Path, writes: bool, report: _Report
+    admin: Admin,
+    events: Path | None,
+    out: Path,
+    journals: Path | None,
+    writes: bool,
+    report: _Report,
 ) -> None:
     logs = events or data_path(SAMPLE_EVENTS)
     since, until = (None, None) if events is not None else SAMPLE_WINDOW
     window = f" from {since} to {until}" if since else ""
     with report.step(f"3/3 Backfill: usage events from {logs.name}{window}"):
-        journal = journals / "events.journal"
+        journal = None if journals is None else journals / "events.journal"
         members = load_members(admin, progress=False)
         rejected = out / f"backfill_rejected{'.csv' if logs.suffix == '.csv' else '.parquet'}"
         preview = backfill_events(

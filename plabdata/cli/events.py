@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,11 @@ def _column_pairs(
 @click.option(
     "--journal",
     "journal_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The journal that makes re-runs send only new rows. Default: a file next "
-    "to the first log, <LOG>.journal.sqlite.",
+    type=click.Path(dir_okay=False),
+    help="The journal that makes re-runs send only rows not yet sent, whatever the "
+    "logs' names and order. Default: the plugin's own, "
+    "$PLABDATA_HOME/journals/<plugin id>/events.journal (PLABDATA_HOME defaults to "
+    "~/.local/share/plabdata).",
 )
 @click.option(
     "--on-in-doubt",
@@ -107,15 +110,16 @@ def _column_pairs(
 @click.option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
     help="Write the per-row table (every row's outcome) to this Parquet file.",
 )
 @click.option(
     "--rejects",
     "rejects_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write rejected rows, in the logs' format with a problem column. "
-    "Default: next to the first log, <LOG>.rejected.csv / .parquet.",
+    type=click.Path(dir_okay=False),
+    help="Where to write rejected rows, in the logs' format with a problem column, to fix "
+    "and feed back. Default: next to the first log, <LOG>.rejected.csv / .parquet. An "
+    "earlier file there is kept aside unless the run writes the same rows again.",
 )
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight.")
 @click.option(
@@ -136,12 +140,12 @@ def backfill(
     in_quota: bool | None,
     since: str | None,
     until: str | None,
-    journal_path: Path | None,
+    journal_path: str | None,
     on_in_doubt: str,
     unknown_member: str,
     apply_: bool,
-    report_path: Path | None,
-    rejects_path: Path | None,
+    report_path: str | None,
+    rejects_path: str | None,
     concurrency: int | None,
     quota_preview: bool,
     progress: bool,
@@ -151,31 +155,45 @@ def backfill(
     """Backfill LOGS (CSV / Parquet files, folders or globs) as PluginLab custom events.
 
     Every row is fingerprinted and journaled, so running the same logs again, or a later
-    export that overlaps them, uploads only rows not yet sent. PluginLab records the events
-    at upload time, not at the logs' timestamps.
+    export that overlaps them (under any name, in any order), uploads only rows not yet
+    sent. PluginLab records the events at upload time, not at the logs' timestamps.
+
+    Folders and globs skip plabdata's own files (journals, per-row reports, rejected rows)
+    and say so; to feed fixed rejected rows back, name their file. No output may be an
+    input or the journal.
 
     Exit status with --apply: 0 when every row was sent or already done; 1 when rows
     failed, were invalid or are in doubt (the message says which).
     """
     from plabdata.events._backfill import backfill_events
     from plabdata.events._read import resolve_sources
+    from plabdata.jobs._open import journal_path as journal_place
+    from plabdata.jobs._outputs import check_outputs, collect_skipped, rejects_name
 
     columns = dict(column_pairs)
     if email_column:
         columns["email"] = email_column
     if member_id_column:
         columns["member_id"] = member_id_column
-    sources = resolve_sources(list(logs))
+    with collect_skipped():  # the report lists the files skipped; say it once
+        sources = resolve_sources(list(logs))
     first = sources[0].path or Path("events")
-    journal = journal_path or first.with_name(first.name + ".journal.sqlite")
     if rejects_path is None:
-        suffix = "csv" if sources[0].format == "csv" else "parquet"
-        rejects_path = first.with_name(f"{first.name}.rejected.{suffix}")
+        rejects_path = os.fspath(
+            rejects_name(first, "csv" if sources[0].format == "csv" else "parquet")
+        )
+    inputs = [src.path for src in sources if src.path is not None]
+    outputs = {"--report": report_path, "--rejects": rejects_path}
+    check_outputs(inputs, outputs, journal_path, journal_name="--journal")
     with connect_with_options(plugin_id, rate_limit) as admin:
+        journal = journal_place(admin, journal_path, "events")  # the default needs the plugin
+        check_outputs(inputs, outputs, journal, journal_name="--journal")
+        fresh = "" if journal.exists() else " (new: nothing was sent through it yet)"
+        click.echo(f"journal: {journal}{fresh}")
         report = backfill_events(
             admin,
             list(logs),
-            journal=journal,
+            journal=journal_path,  # None: the library's default place, the one shown
             concurrency=concurrency,
             dry_run=not apply_,
             in_quota=in_quota,

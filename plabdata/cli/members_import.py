@@ -18,11 +18,6 @@ from plabdata.cli.members import members
 SHOW = 10
 
 
-def default_journal(sheet: Path, plugin_id: str) -> Path:
-    """``<sheet>.<plugin id>.journal.sqlite`` beside the sheet: one per sheet and plugin."""
-    return sheet.with_name(f"{sheet.name}.{plugin_id}.journal.sqlite")
-
-
 @members.command("import")
 @click.argument("sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -54,10 +49,11 @@ def default_journal(sheet: Path, plugin_id: str) -> Path:
 )
 @click.option(
     "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Journal that makes --apply resumable. Default: next to the sheet, "
-    "named SHEET.<plugin-id>.journal.sqlite; re-run with the same one after a "
-    "crash.",
+    type=click.Path(dir_okay=False),
+    help="Journal that makes --apply resumable (re-run after a crash: nobody is created "
+    "twice), whatever the sheet's name. Default: the plugin's own, "
+    "$PLABDATA_HOME/journals/<plugin id>/members.journal (PLABDATA_HOME defaults to "
+    "~/.local/share/plabdata).",
 )
 @click.option(
     "--concurrency",
@@ -68,14 +64,15 @@ def default_journal(sheet: Path, plugin_id: str) -> Path:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the per-row results to this .csv or .parquet file.",
+    type=click.Path(dir_okay=False),
+    help="Write the per-row results to this .csv or .parquet file (not the sheet).",
 )
 @click.option(
     "--failed-out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
     help="Write the failed and invalid rows, in the sheet's own columns with a "
-    "problem column (passwords left out), to fix and feed back.",
+    "problem column (passwords left out), to fix and feed back. An earlier file there "
+    "is kept aside unless the run writes the same rows again.",
 )
 @click.option("--sheet", "sheet_name", help="XLSX worksheet to read (default: the first).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
@@ -87,10 +84,10 @@ def import_members(
     delete_missing: bool,
     max_deletes: int,
     blank_means: str,
-    journal: Path | None,
+    journal: str | None,
     concurrency: int,
-    out: Path | None,
-    failed_out: Path | None,
+    out: str | None,
+    failed_out: str | None,
     sheet_name: str | None,
     progress: bool,
     plugin_id: str | None,
@@ -102,17 +99,25 @@ def import_members(
     the API cannot apply). With --apply, applies it and prints the results. Exits with 1 when
     rows were invalid or failed.
     """
+    from plabdata.jobs._open import journal_path
+    from plabdata.jobs._outputs import check_outputs, set_aside, settle_aside
     from plabdata.members._apply import apply_plan, failed_rows
     from plabdata.members._loaders import load_members
     from plabdata.members._plan import plan_member_changes
     from plabdata.members._sheet import read_member_sheet
     from plabdata.tables._export import export_frame
 
-    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+    if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet"):
         raise click.BadParameter("must end in .csv or .parquet", param_hint="--out")
+    outputs = {"--out": out, "--failed-out": failed_out}
+    # Before reading: --out must never be the sheet (the only copy of its passwords). The
+    # default journal's place needs the plugin id, so it is checked once connected.
+    check_outputs([sheet], outputs, journal, journal_name="--journal")
     result = read_member_sheet(sheet, sheet=sheet_name)
     _echo_sheet(result)
     with connect_with_options(plugin_id, rate_limit) as admin:
+        where = journal_path(admin, journal, "members")
+        check_outputs([sheet], outputs, where, journal_name="--journal")
         current = load_members(admin, progress=progress)
         plan = plan_member_changes(
             result,
@@ -124,10 +129,9 @@ def import_members(
         )
         click.echo(plan.describe(limit=SHOW))
         if apply_ and not plan.is_empty:
-            where = journal or default_journal(sheet, admin.settings.plugin_id)
             click.echo(f"\napplying (journal: {where}) …")
-            results = apply_plan(
-                admin, plan, journal=where, concurrency=concurrency, progress=progress
+            results = apply_plan(  # journal None: the library's default place, shown above
+                admin, plan, journal=journal, concurrency=concurrency, progress=progress
             )
         else:
             results = apply_plan(admin, plan, dry_run=True, progress=False)
@@ -140,8 +144,12 @@ def import_members(
         click.echo(f"results: {out}")
     problems = results[results["status"].isin(["failed", "invalid", "stale"])]
     if failed_out is not None and len(problems):
+        aside = set_aside(Path(failed_out))  # an earlier file may hold the operator's fixes
         export_frame(failed_rows(results, result).reset_index(), failed_out)
         click.echo(f"rows to fix: {failed_out}")
+        kept = settle_aside(Path(failed_out), aside, "rows to fix")
+        if kept is not None:
+            click.echo(kept)
     if len(problems):
         counts = problems["status"].value_counts()
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
@@ -155,15 +163,20 @@ def import_members(
 
 def _echo_sheet(result: Any) -> None:
     issues: pd.DataFrame = result.issues
+    warnings = int((issues["severity"] == "warning").sum())
     click.echo(
         f"{result.source}: {len(result.rows):,} valid rows, "
         f"{len(result.invalid_rows):,} invalid rows"
+        + (f", {warnings:,} warning(s) (rows kept)" if warnings else "")
     )
     if result.ignored_columns:
         click.echo(f"ignored columns (no member field): {', '.join(result.ignored_columns)}")
     for item in issues.head(SHOW * 2).to_dict("records"):
         value = f" {item['value']!r}" if item["value"] else ""
-        click.echo(f"  row {item['row']}, {item['column'] or 'row'}{value}: {item['problem']}")
+        where = f"row {item['row']}" if not pd.isna(item["row"]) else "sheet"
+        click.echo(
+            f"  {where}, {item['column'] or 'row'}{value}: {item['severity']}: {item['problem']}"
+        )
     if len(issues) > SHOW * 2:
         click.echo(f"  … and {len(issues) - SHOW * 2} more issues")
     click.echo("")

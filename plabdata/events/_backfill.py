@@ -48,12 +48,13 @@ from tqdm.auto import tqdm
 
 from plabdata.client._retry import is_in_doubt
 from plabdata.client._sync import Admin
-from plabdata.errors import JournalError
+from plabdata.events._datetimes import TimestampReading
 from plabdata.events._fingerprint import Fingerprinter
 from plabdata.events._read import (
     DEFAULT_CHUNK_ROWS,
     EventSource,
     RawChunk,
+    check_input,
     count_rows,
     input_columns,
     iter_raw_chunks,
@@ -72,6 +73,8 @@ from plabdata.events._validate import (
     quota_impact,
 )
 from plabdata.jobs._journal import Journal
+from plabdata.jobs._open import journal_path, open_journal
+from plabdata.jobs._outputs import check_outputs, collect_skipped, set_aside, settle_aside
 from plabdata.members._loaders import load_members, load_quota_usage
 
 __all__ = ["JOB", "backfill_events"]
@@ -119,15 +122,20 @@ class Run:
         self.journal_empty = journal is None or not journal.counts()
 
     def chunks(
-        self, sources: list[EventSource], mappings: list[dict[str, str]], chunk_rows: int
+        self,
+        sources: list[EventSource],
+        mappings: list[dict[str, str]],
+        chunk_rows: int,
+        readings: list[TimestampReading | None] | None = None,
     ) -> Iterator[tuple[RawChunk, pa.Table]]:
-        """Checked chunks of every input, in order."""
-        for src, mapping in zip(sources, mappings, strict=True):
+        """Checked chunks of every input, in order (``readings``: from ``check_input``)."""
+        readings = readings or [None] * len(sources)
+        for src, mapping, reading in zip(sources, mappings, readings, strict=True):
             self.fingerprints.start_input()
             if not mapping:
                 self.notes.append(f"{src.name}: empty, no rows")
                 continue
-            for raw in iter_raw_chunks(src, mapping, chunk_rows=chunk_rows):
+            for raw in iter_raw_chunks(src, mapping, chunk_rows=chunk_rows, timestamps=reading):
                 yield raw, check_chunk(raw, self.options, self.members, self.fingerprints)
                 # Hand freed chunk buffers back to the OS: keeps the peak flat on long runs.
                 pa.default_memory_pool().release_unused()
@@ -319,6 +327,7 @@ def backfill_events(
     columns: Mapping[str, str] | None = None,
     since: object = None,
     until: object = None,
+    timestamp_format: str | None = None,
     progress: bool = True,
     members: pd.DataFrame | None = None,
     quota: pd.DataFrame | None = None,
@@ -332,8 +341,11 @@ def backfill_events(
     Args:
         admin: The connection (``plabdata.connect()``).
         source: CSV / Parquet path(s), a folder, a glob, or a DataFrame; streamed.
-        journal: The journal (a :class:`Journal` for job ``"events"``, or a path, opened and
-            closed here). None only for a dry run (then nothing counts as already done).
+        journal: The journal: a :class:`Journal` for job ``"events"``, a path (opened and
+            closed here), or None for the default place,
+            ``$PLABDATA_HOME/journals/<plugin id>/events.journal`` — the same one the CLI
+            uses. A dry run reads an existing journal (what was sent counts as already
+            done) and never creates one.
         concurrency: Requests in flight (default: the settings'); the client's shared rate
             limiter paces them.
         dry_run: Validate, resolve and preview; send nothing, write nothing to the journal.
@@ -346,23 +358,30 @@ def backfill_events(
             column, or a blank value); a log's own source wins.
         columns: Column choices, e.g. ``{"email": "user_mail"}``.
         since: Only rows at or after this time (naive: UTC); others are ``filtered``.
-        until: Only rows strictly before this time.
+        until: Only rows strictly before this time (after ``since``; both read as
+            :func:`~plabdata.events._timestamps.parse_time_bound` reads them).
+        timestamp_format: How the logs' text timestamps are written when the data cannot
+            say: ``"day-first"``, ``"month-first"``, ``"iso"`` or a strptime pattern
+            (``"%d/%m/%Y %H:%M"``). None: decided per input from its whole column.
         progress: Show a progress bar over rows (with an ETA from the row count).
         members: A ``load_members`` frame; loaded here when the logs have member columns.
         quota: A ``load_quota_usage`` frame for the quota-impact preview.
         load_quota: Load quota usage for the members with in-quota events (one request each).
         report_path: Where to write the per-row Parquet table (default: a temporary file).
         rejects_path: Where to write rejected rows (default: a temporary file in the input's
-            format: CSV for CSV, Parquet otherwise).
+            format: CSV for CSV, Parquet otherwise). An existing file there is kept aside
+            (``<name>.previous-<time>.<ext>``) unless this run writes the same rows again.
+            Neither output may be an input or the journal.
         chunk_rows: Rows read and checked at a time (bounds memory).
 
     Returns:
         The :class:`BackfillReport`.
 
     Raises:
-        ValidationError: A whole-input problem (unreadable file, missing column); nothing
-            was sent.
-        JournalError: The journal belongs to another plugin, or another run holds it.
+        ValidationError: A whole-input problem (unreadable file, missing column), or an
+            output that is an input, the journal or an empty path; nothing was sent.
+        JournalError: The journal belongs to another plugin, job or API, is damaged or
+            emptied, or another run holds it.
         AuthError: PluginLab refused the credentials (the run stops).
 
     Example:
@@ -379,15 +398,28 @@ def backfill_events(
         since=since,
         until=until,
         unknown_member=unknown_member,
+        timestamp_format=timestamp_format,
     )
-    sources = resolve_sources(source)
-    mappings = []
+    with collect_skipped() as skipped:
+        sources = resolve_sources(source)
+    # Before any work: no output may destroy an input or the journal (nor a file of the same
+    # name through a link), and an empty path is refused rather than read as ".".
+    check_outputs(
+        [src.path for src in sources if src.path is not None],
+        {"report_path": report_path, "rejects_path": rejects_path},
+        journal_path(admin, journal, JOB),
+    )
+    mappings, readings = [], []
     for src in sources:
         names = input_columns(src)
         mapping = map_columns(names, columns) if names is not None else {}
+        reading = None
         if names is not None:
             check_columns(mapping, options, src.name)
+            # Column types and the timestamp reading, for every input before anything is sent.
+            reading = check_input(src, mapping, timestamp_format, chunk_rows=chunk_rows)
         mappings.append(mapping)
+        readings.append(reading)
     index = None
     if any({"email", "member_id"} & set(m) for m in mappings):
         if members is None:
@@ -402,6 +434,8 @@ def backfill_events(
         if rejects_path is not None
         else Path(keep.name) / f"rejected.{rejects_format}"
     )
+    # Rejected rows are meant to be fixed in place: an earlier file may hold those fixes.
+    aside = set_aside(rejects_file)
     counted = [count_rows(src) for src in sources]
     total = None if any(c is None for c in counted) else sum(c or 0 for c in counted)
     bar = tqdm(
@@ -424,9 +458,11 @@ def backfill_events(
         bar=bar,
         across_inputs=len(sources) > 1,
     )
+    run.notes.extend(skipped)
     try:
         triaged = (
-            run.triage(raw, checked) for raw, checked in run.chunks(sources, mappings, chunk_rows)
+            run.triage(raw, checked)
+            for raw, checked in run.chunks(sources, mappings, chunk_rows, readings)
         )
         if dry_run:
             for _ in triaged:
@@ -438,7 +474,6 @@ def backfill_events(
                     run,
                     triaged,
                     concurrency=concurrency or admin.settings.concurrency,
-                    retries=max(admin.settings.max_attempts - 1, 0),
                 )
             )
     finally:
@@ -450,6 +485,9 @@ def backfill_events(
                 held.close()
             else:
                 held.flush()
+    kept = settle_aside(rejects_file, aside, "rejected rows")
+    if kept is not None:
+        run.notes.append(kept)
     per_member = run.members_frame()
     impact = None
     if quota is None and load_quota and len(per_member):
@@ -486,18 +524,7 @@ class _Keeper:
 def _open_journal(
     admin: Admin, journal: Journal | str | os.PathLike[str] | None, dry_run: bool
 ) -> tuple[Journal | None, bool]:
-    plugin_id = admin.settings.plugin_id
-    if isinstance(journal, Journal):
-        if journal.plugin_id != plugin_id or journal.job != JOB:
-            raise JournalError(
-                f"journal {journal.path} is for plugin {journal.plugin_id!r} (job "
-                f"{journal.job!r}), not plugin {plugin_id!r} (job {JOB!r})"
-            )
-        return journal, False
-    if journal is None:
-        if not dry_run:
-            raise ValueError("an upload needs a journal (a path or a Journal) to be resumable")
-        return None, False
-    if dry_run and not Path(journal).exists():
-        return None, False  # nothing was ever sent through it; don't create files in a dry run
-    return Journal(journal, plugin_id=plugin_id, job=JOB), True
+    """(the journal, whether this run opened it and must close it). A dry run creates none:
+    an absent journal means nothing was ever sent through it."""
+    opened = open_journal(admin, journal, JOB, create=not dry_run)
+    return opened, opened is not None and opened is not journal

@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from plabdata.errors import PlabdataError
+from plabdata.jobs._outputs import OUTPUT_KEY, REJECTS_MARK, ROWS_MARK
 
 if TYPE_CHECKING:
     from plabdata.events._read import RawChunk
@@ -50,7 +51,9 @@ ROWS_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("error", pa.string()),
         ("maybe_doubled", pa.bool_()),
-    ]
+    ],
+    # The mark that keeps a later backfill from reading this report as a log.
+    metadata={OUTPUT_KEY: ROWS_MARK},
 )
 _FLUSH_ITEMS = 5_000
 
@@ -301,11 +304,11 @@ class RejectsWriter:
         table = pa.table(columns)
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._schema = table.schema
+            self._schema = table.schema.with_metadata({OUTPUT_KEY: REJECTS_MARK})
             if self.is_csv:
                 self._writer = pacsv.CSVWriter(os.fspath(self.path), table.schema)
             else:
-                self._writer = pq.ParquetWriter(os.fspath(self.path), table.schema)
+                self._writer = pq.ParquetWriter(os.fspath(self.path), self._schema)
         assert self._schema is not None
         table = _conform(table, self._schema)
         self._writer.write_table(table)

@@ -8,25 +8,22 @@ Before a request leaves, its fingerprint is marked ``pending`` in the journal. M
 starting at the same moment share one durable commit (:class:`Marks`), made on a worker
 thread so an fsync never stalls requests in flight.
 
-    >>> await upload(admin.aio, run, checked_chunks, concurrency=48, retries=11)
+    >>> await upload(admin.aio, run, checked_chunks, concurrency=48)
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
 from plabdata.client._core import AsyncAdmin
-from plabdata.client._retry import is_in_doubt
+from plabdata.client._retry import track
 from plabdata.errors import AuthError, JournalError, PlabdataError
 from plabdata.jobs._journal import Journal
 from plabdata.jobs._runner import run_bounded
-
-if TYPE_CHECKING:
-    from plabdata.events._backfill import Run
 
 __all__ = ["Item", "Marks", "upload"]
 
@@ -55,6 +52,19 @@ def items_of(table: pa.Table) -> Iterator[Item]:
         columns[name] = column.to_pylist()
     for values in zip(*(columns[name] for name in Item._fields), strict=True):
         yield Item(*values)
+
+
+class Recorder(Protocol):
+    """What the upload needs from the run it serves (``_backfill.Run``): the journal, the
+    in-doubt choice, and where each row's outcome goes."""
+
+    @property
+    def journal(self) -> Journal | None: ...
+
+    @property
+    def on_in_doubt(self) -> str: ...
+
+    def record(self, item: Item, result: object, doubled: bool) -> None: ...
 
 
 class Marks:
@@ -96,7 +106,7 @@ class Marks:
 
 
 async def upload(
-    aio: AsyncAdmin, run: Run, send: Iterator[pa.Table], *, concurrency: int, retries: int
+    aio: AsyncAdmin, run: Recorder, send: Iterator[pa.Table], *, concurrency: int
 ) -> None:
     assert run.journal is not None
     marks = Marks(run.journal)
@@ -116,9 +126,10 @@ async def upload(
                 yield item
 
     async def send_one(item: Item) -> bool:
-        doubled = item.was_in_doubt
-        for attempt in range(retries + 1):
-            await marks.mark(item)
+        """Send one row: journaled pending before every attempt, retried by the client's
+        policy (in doubt: only with ``on_in_doubt="retry"``, with backoff). Returns whether
+        the event may have been recorded twice."""
+        with track() as trace:
             try:
                 await aio.create_event(
                     item.event_source,
@@ -126,13 +137,12 @@ async def upload(
                     country_code=item.country_code,
                     subdivision_code=item.subdivision_code if item.country_code else None,
                     is_in_quota=item.is_in_quota,
+                    retry_in_doubt=run.on_in_doubt == "retry",
+                    before_attempt=lambda: marks.mark(item),
                 )
-                return doubled
             except PlabdataError as exc:
-                if not (is_in_doubt(exc) and run.on_in_doubt == "retry") or attempt == retries:
-                    raise _Failed(exc, doubled) from exc
-                doubled = True
-        raise AssertionError("unreachable")
+                raise _Failed(exc, item.was_in_doubt) from exc
+        return item.was_in_doubt or trace.in_doubt_attempts > 0
 
     # Refused credentials fail every row alike, and a journal that cannot be written makes
     # sending unsafe: either stops the feed; the requests in flight finish and are recorded.

@@ -1,8 +1,8 @@
 """The SQLite journal that makes bulk jobs resumable and never double-applied.
 
-A journal is one SQLite file (WAL mode) recording, per key (a member email, an event
-fingerprint…), what happened to it: ``pending`` (about to be sent), then the caller's outcome
-(``sent``, ``failed``, ``in-doubt``, …). The write protocol is what makes a crash safe:
+A journal is one SQLite file recording, per key (a member email, an event fingerprint…), what
+happened to it: ``pending`` (about to be sent), then the caller's outcome (``sent``,
+``failed``, ``in-doubt``, …). The write protocol is what makes a crash safe:
 
 1. :meth:`Journal.begin` marks keys ``pending`` and **commits before returning** (with
    ``synchronous=FULL``, so the mark survives a kill, a Ctrl-C or a power cut). Call it just
@@ -14,37 +14,64 @@ fingerprint…), what happened to it: ``pending`` (about to be sent), then the c
 3. After a crash, :meth:`pending_keys` lists what was begun and never finished: those requests
    may or may not have been applied (*in doubt*).
 
-A journal is bound to one plugin id and one job when created, and one run at a time holds it:
-an exclusive ``fcntl.flock`` on the sidecar file ``<path>.lock``, which the operating system
-releases when the holding process dies (so a lock left by ``kill -9`` is simply taken over).
+**One file at rest.** The journal runs in SQLite's rollback mode (``journal_mode=DELETE``):
+each commit lands in the main file before it returns, so the file alone — copied, backed up,
+moved — always holds every committed entry, even after ``kill -9``. (In WAL mode the
+state would sit in a ``-wal`` sidecar until a checkpoint: a copy of "the journal" without it
+is an empty journal.) The cost is ~1.5 ms per commit, and commits are grouped, so at 500
+events/s the journal is far from the bottleneck (see ``docs/reliability.md``).
+
+**Bound and held.** A journal is bound when created to one plugin id, one job and (through
+:func:`~plabdata.jobs._open.open_journal`) the API it writes to; a journal of another is
+refused. One run at a time holds it: an exclusive lock on the file itself, so a symlink or a
+hard link cannot get a second run in (see :mod:`plabdata.jobs._journal_file`, which also
+refuses damaged, emptied, swapped and deleted journals). Every SQLite error becomes a
+:class:`~plabdata.errors.JournalError` naming the file and what to do.
 
 Never put secrets (passwords, tokens) into a journal's ``detail`` or ``error``.
 
-    >>> with Journal("events.journal.sqlite", plugin_id="p1", job="events") as journal:
+    >>> with Journal("events.journal", plugin_id="p1", job="events") as journal:
     ...     journal.begin([("fp1", {"row": 2})]); journal.finish("fp1", "sent")
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from plabdata.errors import JournalError
+from plabdata.jobs._journal_file import (
+    JournalFile,
+    connect_checked,
+    describe_sqlite_error,
+    rescue,
+    set_pragmas,
+)
+from plabdata.jobs._journal_schema import (
+    ADOPT_URL,
+    BEGIN_SQL,
+    COLUMNS,
+    FINISH_SQL,
+    PENDING,
+    SCHEMA_VERSION,
+    JournalEntry,
+    dump,
+    entries_frame,
+    initialise,
+    load,
+    now_ms,
+)
 
 __all__ = ["Journal", "JournalEntry"]
-
-SCHEMA_VERSION = "1"
-PENDING = "pending"
 
 #: Buffered outcomes are committed once this many are waiting…
 FLUSH_EVERY = 200
@@ -53,187 +80,206 @@ FLUSH_SECONDS = 0.5
 #: Keys per query in :meth:`Journal.get` (passed as one JSON array, so no variable limit).
 _GET_CHUNK = 50_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries (
-    key TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    http_status INTEGER,
-    error TEXT,
-    member_id TEXT,
-    detail TEXT,
-    first_seen INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_status ON entries (status);
-"""
-
-_BEGIN_SQL = """
-INSERT INTO entries (key, status, attempts, detail, first_seen, updated_at)
-VALUES (?, 'pending', 1, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET
-    status = 'pending', attempts = attempts + 1, detail = excluded.detail,
-    http_status = NULL, error = NULL, updated_at = excluded.updated_at
-"""
-
-_FINISH_SQL = """
-INSERT INTO entries (key, status, attempts, http_status, error, member_id, detail,
-                     first_seen, updated_at)
-VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET
-    status = excluded.status, http_status = excluded.http_status, error = excluded.error,
-    member_id = COALESCE(excluded.member_id, member_id),
-    detail = COALESCE(excluded.detail, detail), updated_at = excluded.updated_at
-"""
-
-_COLUMNS = "key, status, attempts, http_status, error, member_id, detail, first_seen, updated_at"
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    """What the journal knows about one key.
-
-    Attributes:
-        key: The caller's key (an email, an event fingerprint…).
-        status: ``"pending"`` (begun, not finished) or the caller's outcome word.
-        attempts: How many times :meth:`Journal.begin` marked the key.
-        http_status: The last HTTP status recorded by :meth:`Journal.finish`, if any.
-        error: The last error text, if any.
-        member_id: The member the key concerns, when known.
-        detail: The JSON detail stored with the last begin/finish.
-    """
-
-    key: str
-    status: str
-    attempts: int
-    http_status: int | None
-    error: str | None
-    member_id: str | None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _dump(detail: Mapping[str, Any] | None) -> str | None:
-    if detail is None:
-        return None
-    return json.dumps(dict(detail), sort_keys=True, default=str, separators=(",", ":"))
-
-
-def _load(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    value = json.loads(text)
-    return value if isinstance(value, dict) else {"value": value}
-
 
 class Journal:
     """A resumable job's durable record, bound to one plugin id and one job.
 
+    Jobs open theirs with :func:`~plabdata.jobs._open.open_journal`, which also binds the
+    API's base URL and knows the default place; this class is the file itself.
+
     Args:
-        path: The SQLite file; created (with its parents' existence required) if absent.
+        path: The journal file. Created (atomically; its folder must exist) when absent and
+            ``create`` is true.
         plugin_id: The plugin the job writes to. A file bound to another plugin is refused.
         job: The kind of job (``"events"``, ``"members"``). A file of another job is refused.
+        api_url: The base URL the job writes to. Recorded when given (a journal without one
+            adopts it); a journal bound to another URL is refused. None: not checked.
+        create: Create the journal when absent (False: absent is an error).
 
     Raises:
-        JournalError: The file belongs to another plugin or job, is not a journal, or
-            another run (this process or another) holds it.
+        JournalError: The file belongs to another plugin, job or API; is not a journal, is
+            damaged or empty; or another run (this process or another) holds it.
 
     Example:
-        >>> journal = Journal("members.journal.sqlite", plugin_id="p1", job="members")
+        >>> journal = Journal("members.journal", plugin_id="p1", job="members")
         >>> journal.pending_keys(); journal.close()
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, plugin_id: str, job: str) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        plugin_id: str,
+        job: str,
+        api_url: str | None = None,
+        create: bool = True,
+    ) -> None:
+        if not os.fspath(path).strip():  # Path("") would be ".", the working directory
+            raise JournalError("the journal path is empty (an unset variable?): name a file")
         self.path = Path(path)
         self.plugin_id = plugin_id
         self.job = job
+        self.api_url = api_url
         self._mutex = threading.RLock()
         self._buffer: list[tuple[Any, ...]] = []
         self._buffer_since = 0.0
         self._conn: sqlite3.Connection | None = None
-        self._lock_file = self._acquire_lock()
+        self._broken: str | None = None
+        self._file = JournalFile.lock(self.path, create=self._initialise if create else None)
         try:
             self._conn = self._open()
             self._bind()
         except BaseException:
-            self._release()
+            if self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn = None
+            self._file.release()
             raise
 
     # -- opening -------------------------------------------------------------------------
 
     @property
-    def lock_path(self) -> Path:
-        """The sidecar file whose ``flock`` marks the run holding the journal."""
-        return self.path.with_name(self.path.name + ".lock")
+    def real_path(self) -> Path:
+        """The journal file with symlinks resolved (what SQLite opens)."""
+        return self._file.real_path
 
-    def _acquire_lock(self) -> Any:
-        try:
-            handle = open(self.lock_path, "a+", encoding="ascii")  # noqa: SIM115 - held open
-        except OSError as exc:
-            raise JournalError(f"cannot open the journal lock {self.lock_path}: {exc}") from exc
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise JournalError(
-                f"journal {self.path} is held by another run (pid {holder}); "
-                "wait for it to finish, or stop it"
-            ) from None
-        # Taken (freshly, or over from a process that died): record who holds it now.
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        return handle
+    def _initialise(self, conn: sqlite3.Connection) -> None:
+        """Schema and binding of a new journal, in one transaction (see ``_journal_file``)."""
+        set_pragmas(conn)
+        meta = [
+            ("plugin_id", self.plugin_id),
+            ("job", self.job),
+            ("schema_version", SCHEMA_VERSION),
+            ("created_at_ms", str(now_ms())),
+        ]
+        if self.api_url is not None:
+            meta.append(("api_url", self.api_url))
+        initialise(conn, meta)
 
     def _open(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed begin() survives a power cut, not only a killed process.
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"{self.path} is not a plabdata journal: {exc}") from exc
-        return conn
+        with self._guard("opening it"):
+            return connect_checked(self._file)
 
     def _bind(self) -> None:
         conn = self._connection()
-        meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-        if not meta:
-            with self._transaction():
-                conn.executemany(
-                    "INSERT INTO meta (name, value) VALUES (?, ?)",
-                    [
-                        ("plugin_id", self.plugin_id),
-                        ("job", self.job),
-                        ("schema_version", SCHEMA_VERSION),
-                        ("created_at_ms", str(_now_ms())),
-                    ],
-                )
-            return
-        bound_plugin, bound_job = meta.get("plugin_id"), meta.get("job")
-        if bound_plugin != self.plugin_id or bound_job != self.job:
+        with self._guard("reading its binding"):
+            meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+        if "plugin_id" not in meta or "job" not in meta:
+            raise JournalError(
+                f"journal {self.path} has no binding (plugin, job): it was never completed "
+                "by plabdata. Delete it only if no run ever used it; else restore it"
+            )
+        self.check_binding(self.plugin_id, self.job, self.api_url, _meta=meta)
+
+    def check_binding(
+        self,
+        plugin_id: str,
+        job: str,
+        api_url: str | None = None,
+        *,
+        _meta: Mapping[str, str] | None = None,
+    ) -> None:
+        """Refuse unless this journal is bound to ``plugin_id``, ``job`` (and ``api_url``).
+
+        A journal with no API URL recorded (made by an older plabdata, or without one)
+        adopts ``api_url``.
+
+        Raises:
+            JournalError: It is bound to another plugin, job or API.
+
+        Example:
+            >>> journal.check_binding("p1", "events", "https://event.pluginlab.ai")
+        """
+        conn = self._connection()
+        if _meta is None:
+            with self._guard("reading its binding"):
+                _meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+        bound_plugin, bound_job = _meta.get("plugin_id"), _meta.get("job")
+        if bound_plugin != plugin_id or bound_job != job:
             raise JournalError(
                 f"journal {self.path} is bound to plugin {bound_plugin!r} (job {bound_job!r}), "
-                f"not plugin {self.plugin_id!r} (job {self.job!r}); use another journal file"
+                f"not plugin {plugin_id!r} (job {job!r}); use another journal file"
             )
+        bound_url = _meta.get("api_url")
+        if api_url is None:
+            self.api_url = bound_url
+        elif bound_url is None:
+            with self._mutex:
+                self._write("recording its API", lambda c: c.execute(ADOPT_URL, (api_url,)))
+            self.api_url = api_url
+        elif bound_url != api_url:
+            raise JournalError(
+                f"journal {self.path} records what {bound_url} received for plugin "
+                f"{plugin_id!r} (job {job!r}), not {api_url}: use another journal for this "
+                "server, or delete this one if that server is gone for good (an emulator "
+                "that was stopped)"
+            )
+        else:
+            self.api_url = api_url
 
     def _connection(self) -> sqlite3.Connection:
+        if self._broken is not None:
+            raise JournalError(self._broken)
         if self._conn is None:
             raise JournalError(f"journal {self.path} is closed")
         return self._conn
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._connection())
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Turn SQLite's errors into a JournalError naming the file and what to do."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise JournalError(
+                f"journal {self.path}: {action} failed: {describe_sqlite_error(exc)}"
+            ) from exc
+
+    def _write(
+        self,
+        action: str,
+        statements: Callable[[sqlite3.Connection], object],
+        salvage: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> None:
+        """One ``BEGIN IMMEDIATE`` … ``COMMIT``, checked before and after: the path must still
+        name the file (so a deleted or replaced journal stops the job before anything else is
+        sent). Two ``stat`` calls per commit: nothing next to the commit's fsyncs."""
+        conn = self._connection()
+        # Already gone: record no new marks into a file nobody will read (only the outcomes,
+        # ``salvage``, which are facts, go into the rescued copy).
+        self._check_file(salvage)
+        try:
+            with self._guard(action):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    statements(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+        except JournalError:
+            self._check_file(salvage)  # deleted meanwhile (SQLite then refuses writes) says more
+            raise
+        self._check_file()
+
+    def _check_file(self, salvage: Callable[[sqlite3.Connection], object] | None = None) -> None:
+        problem = self._file.problem()
+        if problem is None:
+            return
+        # SQLite refuses writes to an unlinked file, so the outcomes go into the copy.
+        rescued = rescue(self._conn, self.path, salvage) if self._conn is not None else None
+        self._broken = (
+            f"{problem}: the record of this run is no longer where the next run will look, "
+            "so this run stops and sends nothing more. "
+            + (
+                f"Its record was saved to {rescued}: put it back at {self.path} (after "
+                "checking what is there now), then run again"
+                if rescued is not None
+                else f"Restore {self.path} before running again, or rows may be sent twice"
+            )
+        )
+        raise JournalError(self._broken)
 
     # -- context and closing ---------------------------------------------------------------
 
@@ -256,6 +302,10 @@ class Journal:
     def close(self) -> None:
         """Commit buffered outcomes, close the file and release the run lock (idempotent).
 
+        Raises:
+            JournalError: The journal was deleted or replaced during the run (the run must
+                not report success), or the last outcomes could not be written.
+
         Example:
             >>> journal.close()
             >>> journal.closed
@@ -265,19 +315,15 @@ class Journal:
             if self._conn is None:
                 return
             try:
+                if self._broken is not None:
+                    raise JournalError(self._broken)
                 self._flush_locked()
+                self._check_file()
             finally:
-                self._conn.close()
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
                 self._conn = None
-                self._release()
-
-    def _release(self) -> None:
-        handle, self._lock_file = getattr(self, "_lock_file", None), None
-        if handle is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            finally:
-                handle.close()
+                self._file.release()
 
     # -- writing -------------------------------------------------------------------------
 
@@ -290,20 +336,21 @@ class Journal:
         Args:
             entries: ``(key, detail)`` pairs; ``detail`` is stored as JSON (no secrets).
 
+        Raises:
+            JournalError: The marks could not be committed, or the journal was deleted or
+                replaced: the requests must not be sent.
+
         Example:
             >>> journal.begin([("fp1", {"row": 2, "file": "logs.csv"})])
             >>> journal.pending_keys()
             ['fp1']
         """
-        now = _now_ms()
-        rows = [(key, _dump(detail) or "{}", now, now) for key, detail in entries]
+        now = now_ms()
+        rows = [(key, dump(detail) or "{}", now, now) for key, detail in entries]
         with self._mutex:
             if not rows and not self._buffer:
                 return
-            conn = self._connection()
-            with self._transaction():
-                self._write_buffer(conn)
-                conn.executemany(_BEGIN_SQL, rows)
+            self._commit_buffer("recording the requests about to be sent", rows)
 
     def finish(
         self,
@@ -331,9 +378,10 @@ class Journal:
         """
         if status == PENDING:
             raise ValueError("use begin() to mark a key pending")
-        now = _now_ms()
-        row = (key, status, http_status, error, member_id, _dump(detail), now, now)
+        now = now_ms()
+        row = (key, status, http_status, error, member_id, dump(detail), now, now)
         with self._mutex:
+            self._connection()  # a closed or broken journal refuses at once, not at the flush
             if not self._buffer:
                 self._buffer_since = time.monotonic()
             self._buffer.append(row)
@@ -353,16 +401,27 @@ class Journal:
             self._flush_locked()
 
     def _flush_locked(self) -> None:
-        if not self._buffer:
-            return
-        conn = self._connection()
-        with self._transaction():
-            self._write_buffer(conn)
-
-    def _write_buffer(self, conn: sqlite3.Connection) -> None:
         if self._buffer:
-            conn.executemany(_FINISH_SQL, self._buffer)
-            self._buffer = []
+            self._commit_buffer("recording outcomes", [])
+
+    def _commit_buffer(self, action: str, begun: list[tuple[Any, ...]]) -> None:
+        outcomes, self._buffer = self._buffer, []
+
+        def statements(conn: sqlite3.Connection) -> None:
+            if outcomes:
+                conn.executemany(FINISH_SQL, outcomes)
+            if begun:
+                conn.executemany(BEGIN_SQL, begun)
+
+        def salvage(conn: sqlite3.Connection) -> None:
+            conn.executemany(FINISH_SQL, outcomes)
+
+        try:
+            self._write(action, statements, salvage if outcomes else None)
+        except JournalError:
+            if self._broken is None:  # not committed: keep the outcomes for a later try
+                self._buffer = outcomes + self._buffer
+            raise
 
     # -- reading -------------------------------------------------------------------------
 
@@ -384,16 +443,18 @@ class Journal:
         with self._mutex:
             self._flush_locked()
             conn = self._connection()
-            for start in range(0, len(wanted), _GET_CHUNK):
-                chunk = json.dumps(wanted[start : start + _GET_CHUNK])
-                cursor = conn.execute(
-                    f"SELECT {_COLUMNS} FROM entries WHERE key IN (SELECT value FROM json_each(?))",
-                    (chunk,),
-                )
-                for key, status, attempts, http_status, error, member_id, detail, *_ in cursor:
-                    found[key] = JournalEntry(
-                        key, status, attempts, http_status, error, member_id, _load(detail)
+            with self._guard("reading entries"):
+                for start in range(0, len(wanted), _GET_CHUNK):
+                    chunk = json.dumps(wanted[start : start + _GET_CHUNK])
+                    cursor = conn.execute(
+                        f"SELECT {COLUMNS} FROM entries "
+                        "WHERE key IN (SELECT value FROM json_each(?))",
+                        (chunk,),
                     )
+                    for key, status, attempts, http_status, error, member_id, detail, *_ in cursor:
+                        found[key] = JournalEntry(
+                            key, status, attempts, http_status, error, member_id, load(detail)
+                        )
         return found
 
     def statuses(self, keys: Iterable[str]) -> dict[str, str]:
@@ -408,15 +469,16 @@ class Journal:
         with self._mutex:
             self._flush_locked()
             conn = self._connection()
-            for start in range(0, len(wanted), _GET_CHUNK):
-                chunk = json.dumps(wanted[start : start + _GET_CHUNK])
-                found.update(
-                    conn.execute(
-                        "SELECT key, status FROM entries "
-                        "WHERE key IN (SELECT value FROM json_each(?))",
-                        (chunk,),
-                    ).fetchall()
-                )
+            with self._guard("reading entries"):
+                for start in range(0, len(wanted), _GET_CHUNK):
+                    chunk = json.dumps(wanted[start : start + _GET_CHUNK])
+                    found.update(
+                        conn.execute(
+                            "SELECT key, status FROM entries "
+                            "WHERE key IN (SELECT value FROM json_each(?))",
+                            (chunk,),
+                        ).fetchall()
+                    )
         return found
 
     def pending_keys(self) -> list[str]:
@@ -428,10 +490,11 @@ class Journal:
         """
         with self._mutex:
             self._flush_locked()
-            rows = self._connection().execute(
-                "SELECT key FROM entries WHERE status = 'pending' ORDER BY updated_at, key"
-            )
-            return [key for (key,) in rows]
+            with self._guard("reading entries"):
+                rows = self._connection().execute(
+                    "SELECT key FROM entries WHERE status = 'pending' ORDER BY updated_at, key"
+                )
+                return [key for (key,) in rows]
 
     def counts(self) -> dict[str, int]:
         """How many keys are in each status.
@@ -442,10 +505,11 @@ class Journal:
         """
         with self._mutex:
             self._flush_locked()
-            rows = self._connection().execute(
-                "SELECT status, COUNT(*) FROM entries GROUP BY status ORDER BY status"
-            )
-            return {status: int(n) for status, n in rows}
+            with self._guard("reading entries"):
+                rows = self._connection().execute(
+                    "SELECT status, COUNT(*) FROM entries GROUP BY status ORDER BY status"
+                )
+                return {status: int(n) for status, n in rows}
 
     def frame(self) -> pd.DataFrame:
         """Every entry as a DataFrame.
@@ -459,44 +523,10 @@ class Journal:
         """
         with self._mutex:
             self._flush_locked()
-            rows = (
-                self._connection()
-                .execute(f"SELECT {_COLUMNS} FROM entries ORDER BY first_seen, key")
-                .fetchall()
-            )
-        names = _COLUMNS.split(", ")
-        raw: dict[str, list[Any]] = {name: [row[i] for row in rows] for i, name in enumerate(names)}
-        return pd.DataFrame(
-            {
-                "key": pd.array(raw["key"], dtype="string"),
-                "status": pd.array(raw["status"], dtype="string"),
-                "attempts": pd.array(raw["attempts"], dtype="int64"),
-                "http_status": pd.array(raw["http_status"], dtype="Int64"),
-                "error": pd.array(raw["error"], dtype="string"),
-                "member_id": pd.array(raw["member_id"], dtype="string"),
-                "detail": pd.Series([_load(d) for d in raw["detail"]], dtype=object),
-                "first_seen": _ms_to_utc(raw["first_seen"]),
-                "updated_at": _ms_to_utc(raw["updated_at"]),
-            }
-        )
-
-
-def _ms_to_utc(values: list[int]) -> pd.Series:
-    stamps = pd.to_datetime(pd.Series(values, dtype="int64"), unit="ms", utc=True)
-    return stamps.astype("datetime64[ms, UTC]")
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is None:
-            self._conn.execute("COMMIT")
-        else:
-            self._conn.execute("ROLLBACK")
+            with self._guard("reading entries"):
+                rows = (
+                    self._connection()
+                    .execute(f"SELECT {COLUMNS} FROM entries ORDER BY first_seen, key")
+                    .fetchall()
+                )
+        return entries_frame(rows)

@@ -41,6 +41,8 @@ from plabdata.client._sync import Admin
 from plabdata.config import Secret
 from plabdata.errors import ApiError, Conflict, NotFound, PlabdataError, PlanError
 from plabdata.jobs._journal import Journal, JournalEntry
+from plabdata.jobs._open import journal_path, open_journal
+from plabdata.jobs._outputs import check_outputs
 from plabdata.jobs._runner import run_bounded
 from plabdata.members._plan import Plan, op_key_frame, targets
 from plabdata.members._sheet import TEXT_FIELDS, SheetResult
@@ -58,7 +60,7 @@ RESULT_COLUMNS = {
 #: Statuses that need the sheet row fixed (or the plan redone) and re-fed.
 PROBLEM_STATUSES = ("failed", "invalid", "stale")
 _FINISHED = ("done", "in-doubt-resolved")
-_PAGE = 100
+_ALREADY_DONE = "already done by an earlier run (journal)"
 _BEGIN_CHUNK = 32
 
 
@@ -113,7 +115,9 @@ def apply_plan(
         plan: from :func:`~plabdata.plan_member_changes` or :meth:`Plan.load` (a loaded
             plan whose creates take the sheet's passwords needs :meth:`Plan.with_passwords`).
         journal: a :class:`~plabdata.Journal` or a path to one (opened for this run,
-            job ``"members"``). Without one, an interrupted run cannot be resumed exactly.
+            job ``"members"``), or None for the default place,
+            ``$PLABDATA_HOME/journals/<plugin id>/members.journal`` (what ``plabdata members
+            import`` uses). A dry run does not touch it.
         concurrency: requests in flight at most (the client's rate limit still applies).
         dry_run: send nothing, write nothing; every op comes back as ``planned``.
         progress: show a progress bar.
@@ -125,6 +129,8 @@ def apply_plan(
 
     Raises:
         PlanError: the plan belongs to another plugin, or lacks the sheet's passwords.
+        JournalError: the journal belongs to another plugin, job or API, is damaged or
+            emptied, or another run holds it.
 
     Example:
         >>> results = apply_plan(admin, plan, journal="members.journal")
@@ -145,18 +151,21 @@ def apply_plan(
         for op in ops:
             op.status = "planned"
         return _results(plan, ops)
-    opened = (
-        journal
-        if isinstance(journal, Journal) or journal is None
-        else Journal(journal, plugin_id=admin.settings.plugin_id, job="members")
+    # Never without a journal: it is what makes a re-run after a crash create nobody twice.
+    sheet = plan.meta.get("source")
+    check_outputs(
+        [sheet] if isinstance(sheet, str) and os.path.isfile(sheet) else [],
+        {},
+        journal_path(admin, journal, "members"),
     )
+    opened = open_journal(admin, journal, "members")
     try:
         admin.run(_apply(admin.aio, plan, ops, opened, concurrency, progress, verify))
     finally:
-        if opened is not None:
+        if opened is not journal:
+            opened.close()
+        else:
             opened.flush()
-            if opened is not journal:
-                opened.close()
     return _results(plan, ops)
 
 
@@ -216,19 +225,14 @@ async def _apply(
     previous = journal.get(op.key for op in ops) if journal is not None else {}
     if journal is not None:
         _supersede(journal, plan, {op.key for op in ops})
+    # Every op runs, those the journal holds as finished too: each is first compared with the
+    # member as it is now, so a journal finished against another state of the member base
+    # (the member deleted since, an emulator reset) never turns a needed op into a no-op.
     todo: list[_Op] = []
     for op in ops:
         op.previous = previous.get(op.key)
-        if op.previous is not None and op.previous.status in (*_FINISHED, "skipped"):
-            op.status = "done" if op.previous.status in _FINISHED else "skipped"
-            op.member_id = op.member_id or op.previous.member_id
-            op.error = (
-                "already done by an earlier run (journal)"
-                if op.status == "done"
-                else op.previous.error
-            )
-        else:
-            todo.append(op)
+        op.member_id = op.member_id or (op.previous.member_id if op.previous else None)
+        todo.append(op)
     count = int(plan.meta.get("current_count") or 0)
     live = _Live(
         aio,
@@ -272,12 +276,12 @@ class _Live:
         self.found: dict[str, Member] = {}
         self.pages: asyncio.Queue[list[str] | None] = asyncio.Queue()
         self.failed: PlabdataError | None = None
-        walk = math.ceil(max(count, 1) / _PAGE) < len(member_ids) / concurrency
+        walk = math.ceil(max(count, 1) / aio.page_size) < len(member_ids) / concurrency
         self.task = asyncio.ensure_future(self._walk(set(member_ids))) if walk else None
 
     async def _walk(self, wanted: set[str]) -> None:
         try:
-            async for page in self.aio.iter_member_pages(_PAGE):
+            async for page in self.aio.iter_member_pages():
                 hits = [m.id for m in page.items if m.id in wanted]
                 self.found.update((m.id, m) for m in page.items if m.id in wanted)
                 self.pages.put_nowait(hits)
@@ -387,7 +391,7 @@ async def _run(aio: AsyncAdmin, op: _Op, plan: Plan, live: _Live) -> None:
 async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
     email = op.email or ""
     interrupted = op.previous is not None and op.previous.status in ("pending", "failed")
-    member = await aio.get_member_by_email(email) if interrupted else None
+    member = await aio.get_member_by_email(email) if interrupted or _journaled_done(op) else None
     resolved = member is not None
     if member is None:
         metadata = _metadata(op.target, {})
@@ -415,7 +419,10 @@ async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
     )
     if patch:
         await aio.update_member(member.id, **patch)
-    op.status = "in-doubt-resolved" if resolved else "done"
+    if resolved and _journaled_done(op):
+        op.status, op.error = "done", _ALREADY_DONE
+    else:
+        op.status = "in-doubt-resolved" if resolved else "done"
 
 
 async def _update(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
@@ -437,11 +444,20 @@ async def _update(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
     op.status = "done"
 
 
+def _journaled_done(op: _Op) -> bool:
+    """The journal holds this op as applied by an earlier run."""
+    return op.previous is not None and op.previous.status in (*_FINISHED, "skipped")
+
+
 def _already_there(op: _Op, reason: str) -> None:
-    """The server already holds the op's target: ours if the op was left pending, else not."""
-    in_doubt = op.previous is not None and op.previous.status == "pending"
-    op.status = "in-doubt-resolved" if in_doubt else "skipped"
-    op.error = None if in_doubt else reason
+    """The server already holds the op's target: ours if the op was left pending, done if
+    the journal says an earlier run applied it, else nothing to do."""
+    if op.previous is not None and op.previous.status == "pending":
+        op.status, op.error = "in-doubt-resolved", None
+    elif op.previous is not None and op.previous.status in _FINISHED:
+        op.status, op.error = "done", _ALREADY_DONE
+    else:
+        op.status, op.error = "skipped", reason
 
 
 async def _delete(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
@@ -527,11 +543,11 @@ async def _fetch(
     wanted = list(dict.fromkeys(member_ids))
     if not wanted:
         return {}
-    if math.ceil(max(count, 1) / _PAGE) < len(wanted) / concurrency:
+    if math.ceil(max(count, 1) / aio.page_size) < len(wanted) / concurrency:
         found: dict[str, Member | PlabdataError | None] = dict.fromkeys(wanted)
         index = set(wanted)
         try:
-            async for page in aio.iter_member_pages(_PAGE):
+            async for page in aio.iter_member_pages():
                 for member in page.items:
                     if member.id in index:
                         found[member.id] = member

@@ -46,13 +46,16 @@ MAX_RERUNS = 4
 SHOWN = 15
 
 
-def cli_env(emu: EmulatorHandle) -> dict[str, str]:
+def cli_env(emu: EmulatorHandle, home: Path) -> dict[str, str]:
     """This process's environment with the emulator's ``PLUGINLAB_*`` settings, nothing else
-    of plabdata's (a ``PLABDATA_RATE_LIMIT`` of the caller must not shape the child)."""
+    of plabdata's (a ``PLABDATA_RATE_LIMIT`` of the caller must not shape the child), and
+    ``PLABDATA_HOME`` set to ``home`` inside the run's folder: a default journal of the child
+    never lands in (or reads from) the user's own ``~/.local/share/plabdata``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLUGINLAB_", "PLABDATA_"))}
     for line in emu.settings.export_lines():
         name, _, value = line.removeprefix("export ").partition("=")
         env[name] = value
+    env["PLABDATA_HOME"] = str(home)
     return env
 
 
@@ -281,7 +284,7 @@ class ChaosRun:
         until an attempt ends by itself and ``finished`` says the job is done (a few re-runs
         allowed). Scans every output for secrets after each attempt. Returns the last attempt.
         """
-        env = cli_env(self.emu)
+        env = cli_env(self.emu, self.workdir / "plabdata-home")
         queue = list(kills)
         reruns = 0
         while True:

@@ -3,8 +3,8 @@ fault at once, killed (SIGKILL, SIGINT) at seeded points and run again until it 
 
 The sheet is drawn from the seed against a seeded member base: creates (with and without a
 password), updates of every settable field, unchanged rows, a difference the API cannot apply,
-and invalid rows (a bad email, a formula in a password cell, a bad picture URL on an existing member, a
-duplicated new email, a bad yes/no). Every third seed drops the invalid rows and adds
+and invalid rows (a bad email, a formula in a password cell, a bad picture URL on an existing
+member, a duplicated new email, a bad yes/no). Every third seed drops the invalid rows and adds
 ``--delete-missing`` instead, so deletes are killed and resumed too.
 
 Invariants, against the plan made from the sheet and the member base before the first run:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,31 +11,7 @@ import pytest
 from plabdata.errors import JournalError
 from plabdata.jobs import _journal as journal_module
 from plabdata.jobs._journal import Journal, JournalEntry
-
-
-def _holder(path: Path, body: str) -> subprocess.Popen[str]:
-    """A child process that opens the journal, runs ``body``, prints 'ready' and waits."""
-    script = textwrap.dedent(
-        f"""
-        import sys, time
-        from plabdata.jobs._journal import Journal
-        journal = Journal({str(path)!r}, plugin_id="p1", job="events")
-        {body}
-        print("ready", flush=True)
-        time.sleep(60)
-        """
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "ready"
-    return child
-
-
-def _kill(child: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
-    child.send_signal(sig)
-    child.wait(timeout=10)
+from tests.jobs.holders import hold, kill
 
 
 def test_binds_to_plugin_and_job(tmp_path: Path) -> None:
@@ -62,24 +34,26 @@ def test_second_opener_in_same_process_refused(tmp_path: Path) -> None:
     Journal(path, plugin_id="p1", job="events").close()  # released on close
 
 
-def test_second_opener_in_other_process_refused_then_lock_taken_over_after_kill(
+def test_second_opener_in_other_process_refused_then_lock_taken_over_afterkill(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "j.sqlite"
-    child = _holder(path, "")
+    child = hold(path, "")
     try:
         with pytest.raises(JournalError, match=rf"pid {child.pid}"):
             Journal(path, plugin_id="p1", job="events")
     finally:
-        _kill(child)
+        kill(child)
     with Journal(path, plugin_id="p1", job="events") as journal:
-        assert journal.lock_path.read_text() == str(os.getpid())
+        assert journal.counts() == {}
+    # No sidecar lock file: the lock is on the journal file itself.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j.sqlite"]
 
 
 def test_begin_is_durable_before_return(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    child = _holder(path, 'journal.begin([("a", {"row": 2}), ("b", {"row": 3})])')
-    _kill(child)
+    child = hold(path, 'journal.begin([("a", {"row": 2}), ("b", {"row": 3})])')
+    kill(child)
     with Journal(path, plugin_id="p1", job="events") as journal:
         assert journal.pending_keys() == ["a", "b"]
         assert journal.get(["a"])["a"].detail == {"row": 2}
@@ -88,7 +62,7 @@ def test_begin_is_durable_before_return(tmp_path: Path) -> None:
 def test_unflushed_outcomes_are_lost_in_a_kill_and_leave_keys_pending(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     body = 'journal.begin([("a", {}), ("b", {})]); journal.finish("a", "sent")'
-    _kill(_holder(path, body))
+    kill(hold(path, body))
     with Journal(path, plugin_id="p1", job="events") as journal:
         # The lost outcome turns a finished key back into an in-doubt one, never the reverse.
         assert journal.pending_keys() == ["a", "b"]
@@ -147,7 +121,7 @@ def test_pending_keys_after_simulated_crash(tmp_path: Path) -> None:
         journal.finish(f"k{i}", "sent")
     journal.flush()
     # Simulated crash: the lock goes away with the process; nothing else is written.
-    journal._release()
+    journal._file.release()
     reopened = Journal(path, plugin_id="p1", job="events")
     assert reopened.pending_keys() == ["k3", "k4"]
     assert reopened.counts() == {"pending": 2, "sent": 3}
@@ -211,3 +185,9 @@ def test_not_a_journal(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(JournalError, match="not a plabdata journal"):
         Journal(path, plugin_id="p1", job="events")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(JournalError, match=r"SQLite database but not a plabdata journal.*notes"):
+        Journal(other, plugin_id="p1", job="events")
+    assert path.read_bytes() == b"this is not sqlite" * 100  # refused, untouched

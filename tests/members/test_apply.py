@@ -201,15 +201,34 @@ def test_same_plan_again_with_the_journal_redoes_nothing(
     first = apply_plan(admin, plan, journal=journal, progress=False)
     assert (first.loc[first["op"].isin(["create", "update"]), "status"] == "done").all()
     created = _created(emu)
+    stamps = _members(admin).set_index("member_id")["updated_at"]
     second = apply_plan(admin, plan, journal=journal, progress=False)
     ops = second[second["op"].isin(["create", "update"])]
-    assert (ops["status"] == "done").all() and (ops["attempts"] == 0).all()
+    # Each op is checked against the member as it is now (one read), and nothing is written.
+    assert (ops["status"] == "done").all() and (ops["attempts"] == 1).all()
     assert ops["error"].str.contains("earlier run").all()
     assert _created(emu) == created == 6 and _conflicts(emu) == 0
+    assert _members(admin).set_index("member_id")["updated_at"].equals(stamps)  # no write
     with Journal(journal, plugin_id=emu.plugin_id, job="members") as opened:
         entries = opened.frame()
     assert len(entries) == 10 and entries["key"].is_unique
-    assert set(entries["status"]) == {"done"} and (entries["attempts"] == 1).all()
+    assert set(entries["status"]) == {"done"}
+
+
+def test_a_journal_from_another_state_of_the_base_does_not_skip_needed_ops(
+    emu: EmulatorHandle, admin: Admin, tmp_path: Path
+) -> None:
+    """The journal says the creates were done, but the base was reset since (an emulator
+    reset, or the members deleted): applying the same plan again creates them."""
+    sheet = read_member_sheet(_sheet(5, _members(admin), 0))
+    plan = plan_member_changes(sheet, _members(admin), plugin_id=emu.plugin_id)
+    journal = tmp_path / "members.journal"
+    apply_plan(admin, plan, journal=journal, progress=False)
+    emu.reset()
+    again = apply_plan(admin, plan, journal=journal, progress=False)
+    assert (again.loc[again["op"] == "create", "status"] == "done").all(), again
+    assert emu.stats()["members"] == 5
+    assert plan_member_changes(sheet, _members(admin)).is_empty
     assert "pw-" not in journal.read_bytes().decode("utf-8", "replace")
 
 
@@ -344,7 +363,10 @@ def test_cli_plans_applies_and_then_has_nothing_to_do(emu: EmulatorHandle, tmp_p
         env=env,
     )
     assert applied.exit_code == 1, applied.output
-    assert (tmp_path / f"members_import.xlsx.{emu.plugin_id}.journal.sqlite").exists()
+    # The plugin's default journal, never one named after the sheet.
+    home = Path(os.environ["PLABDATA_HOME"])
+    assert (home / "journals" / emu.plugin_id / "members.journal").exists()
+    assert not list(tmp_path.glob("*journal*"))
     results = pd.read_csv(out)
     outcomes = {op: set(part["status"]) for op, part in results.groupby("op")}
     assert outcomes == {
@@ -408,3 +430,30 @@ def test_cli_killed_mid_apply_resumes_exactly(
         entries = opened.frame()
     assert "pending" not in set(entries["status"])
     assert entries["key"].is_unique and (entries["attempts"] <= 2).all()
+
+
+# ---------------------------------------------------------------------------- weak passwords
+
+
+def test_a_short_password_is_sent_and_the_apis_refusal_is_that_rows_result(
+    emu: EmulatorHandle, admin: Admin, tmp_path: Path
+) -> None:
+    path = tmp_path / "members.csv"
+    path.write_text(
+        "email,name,password\n"
+        "short@example.com,Short,12345\n"
+        "long@example.com,Long,long-enough-1\n"
+        "bad-email,Bad,long-enough-2\n"
+    )
+    sheet = read_member_sheet(path)
+    assert sheet.warnings["row"].tolist() == [2] and sheet.invalid_rows == [4]
+    plan = plan_member_changes(sheet, _members(admin), plugin_id=emu.plugin_id)
+    assert sorted(plan.creates["email"]) == ["long@example.com", "short@example.com"]
+    results = apply_plan(admin, plan, journal=tmp_path / "j.sqlite", progress=False)
+    by_row = results.set_index("row")
+    assert by_row.loc[2, "status"] == "failed" and by_row.loc[2, "http_status"] == 400
+    assert "weak-password" in by_row.loc[2, "error"] or "at least 6" in by_row.loc[2, "error"]
+    assert "12345" not in results.to_string()
+    assert by_row.loc[3, "status"] == "done" and by_row.loc[4, "status"] == "invalid"
+    assert set(_members(admin)["email"]) == {"long@example.com"}
+    assert int(emu.stats()["responsesByStatus"].get("400", 0)) == 1, "sent once, not retried"

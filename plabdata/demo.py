@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from plabdata.client._sync import Admin, connect
-from plabdata.config import ENV_PLUGIN_ID, ENV_SECRET
+from plabdata.config import ENV_SECRET
 from plabdata.emulator import EmulatorHandle, running
 from plabdata.events._backfill import backfill_events
 from plabdata.jobs._places import default_journal
@@ -130,22 +130,19 @@ def notebook_admin(
     return admin, emulator
 
 
-def notebook_journal(name: str, emulator: EmulatorHandle | None) -> Path:
-    """Where a notebook keeps a job's journal.
-
-    For the real API: ``<name>.<plugin id>.journal`` in the working directory, kept, so a
-    re-run resumes and never sends anything twice. For the emulator: a scratch file removed
-    when the kernel stops — the emulator's state dies with the kernel, and a journal kept
-    from an earlier session would wrongly mark the fresh emulator's work as done.
+def notebook_journal(job: str, emulator: EmulatorHandle | None) -> Path | None:
+    """The journal a notebook's job uses: ``None`` (the plugin's default journal,
+    ``$PLABDATA_HOME/journals/<plugin id>/<job>.journal``, kept, so a re-run resumes and
+    never sends anything twice) for the real API; for the emulator, a scratch file removed
+    when the kernel stops, since the emulator's state dies with the kernel too.
 
     Example:
-        >>> apply_plan(admin, plan, journal=notebook_journal("members_import", emulator))
+        >>> apply_plan(admin, plan, journal=notebook_journal("members", emulator))
     """
     if emulator is None:
-        plugin_id = os.environ.get(ENV_PLUGIN_ID, "plugin")
-        return Path.cwd() / f"{name}.{plugin_id}.journal"
+        return None
     scratch = _notebook_session.enter_context(tempfile.TemporaryDirectory(prefix="plabdata-"))
-    return Path(scratch) / f"{name}.journal"
+    return Path(scratch) / f"{job}.journal"
 
 
 # --------------------------------------------------------------------------- the demo

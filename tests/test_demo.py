@@ -193,7 +193,8 @@ def test_notebook_admin_starts_the_emulator_without_a_secret(
     # Run again (a re-run first cell), it starts afresh and stops the previous one.
     _, second = notebook_admin(seed=3, echo=said.append)
     assert second is not None and second.url != emulator.url
-    journal = notebook_journal("members_import", second)
+    journal = notebook_journal("members", second)
+    assert journal is not None
     assert journal.parent.is_dir() and not journal.is_relative_to(Path.cwd())
 
 
@@ -207,8 +208,8 @@ def test_notebook_admin_uses_the_api_the_environment_names(
     assert emulator is None
     assert admin.settings.auth_url == emu.url
     assert "PLUGINLAB_SECRET is set" in said[0]
-    monkeypatch.chdir(tmp_path)
-    assert notebook_journal("web_ui", None) == tmp_path / f"web_ui.{emu.plugin_id}.journal"
+    # The real API: the plugin's own default journal, never a file in the working folder.
+    assert notebook_journal("events", None) is None
     assert os.environ[ENV_PLUGIN_ID] == emu.plugin_id
 
 

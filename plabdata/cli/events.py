@@ -20,14 +20,16 @@ def events() -> None:
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a --since/--until the library would refuse, before any work (same rules)."""
     if value is None:
         return None
-    import pandas as pd
+    from plabdata.errors import ValidationError
+    from plabdata.events._timestamps import parse_time_bound
 
     try:
-        pd.Timestamp(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date/time ({exc})") from None
+        parse_time_bound(value, name=param.name or "time")
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc)) from None
     return value
 
 
@@ -76,6 +78,13 @@ def _column_pairs(
     help="Only rows at or after this time (ISO 8601; naive means UTC).",
 )
 @click.option("--until", callback=_when, metavar="TIME", help="Only rows before this time.")
+@click.option(
+    "--timestamp-format",
+    metavar="FORMAT",
+    help="How the log's timestamps read when they are not ISO 8601: day-first, "
+    "month-first, iso, or a strptime pattern such as '%d/%m/%Y %H:%M'. Needed only when "
+    "the dates could be read both ways (03/04/2024); the error says so.",
+)
 @click.option(
     "--journal",
     "journal_path",
@@ -140,6 +149,7 @@ def backfill(
     in_quota: bool | None,
     since: str | None,
     until: str | None,
+    timestamp_format: str | None,
     journal_path: str | None,
     on_in_doubt: str,
     unknown_member: str,
@@ -203,6 +213,7 @@ def backfill(
             columns=columns or None,
             since=since,
             until=until,
+            timestamp_format=timestamp_format,
             progress=progress,
             load_quota=quota_preview and not apply_,
             report_path=report_path,

@@ -344,3 +344,42 @@ def test_a_run_killed_then_resumed_from_a_copy_of_the_journal_sends_each_row_onc
     # in doubt besides: requests in flight at the kill, never re-sent.
     assert sent + done <= len(counts) <= sent + done + doubt
     assert code == (1 if doubt else 0), output
+
+
+def test_dates_that_read_two_ways_are_refused_until_the_format_is_said(
+    emu: EmulatorHandle, emails: list[str], tmp_path: Path
+) -> None:
+    log = tmp_path / "slash.csv"
+    pd.DataFrame(
+        {"timestamp": ["03/04/2026 10:00", "05/06/2026 11:00"], "email": emails[:2]}
+    ).to_csv(log, index=False)
+    base = [str(log), "--source", "WEB_UI"]
+    before = emu.stats()["events"]
+    code, output = _backfill(emu, *base)
+    assert code == 1 and "timestamp_format" in output and "Traceback" not in output
+    code, output = _backfill(
+        emu,
+        *base,
+        "--timestamp-format",
+        "day-first",
+        "--since",
+        "2026-04-01",
+        "--until",
+        "2026-05-01",
+    )
+    assert code == 0, output
+    assert "would send 1" in output and "filtered 1" in output  # 3 April in, 5 June out
+    code, output = _backfill(emu, *base, "--since", "03/04/2026")
+    assert code == 2 and "ISO 8601" in output
+    code, output = _backfill(
+        emu,
+        *base,
+        "--timestamp-format",
+        "day-first",
+        "--since",
+        "2026-05-01",
+        "--until",
+        "2026-04-01",
+    )
+    assert code != 0 and "not before" in output
+    assert emu.stats()["events"] == before  # previews and refusals send nothing

@@ -128,8 +128,11 @@ def import_members(
             plugin_id=admin.settings.plugin_id,
         )
         click.echo(plan.describe(limit=SHOW))
-        if apply_ and not plan.is_empty:
-            click.echo(f"\napplying (journal: {where}) …")
+        if apply_:
+            # Even with nothing to do: the run closes what an interrupted one left in doubt
+            # (its request landed, so the member already matches, and the plan is empty).
+            if not plan.is_empty:
+                click.echo(f"\napplying (journal: {where}) …")
             results = apply_plan(  # journal None: the library's default place, shown above
                 admin, plan, journal=journal, concurrency=concurrency, progress=progress
             )

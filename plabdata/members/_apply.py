@@ -46,6 +46,7 @@ from plabdata.jobs._outputs import check_outputs
 from plabdata.jobs._runner import run_bounded
 from plabdata.members._plan import Plan, op_key_frame, targets
 from plabdata.members._sheet import TEXT_FIELDS, SheetResult
+from plabdata.tables._keys import email_key
 
 RESULT_COLUMNS = {
     "row": "Int64",
@@ -331,9 +332,14 @@ def _supersede(journal: Journal, plan: Plan, keys: set[str]) -> None:
     orphans = [k for k in journal.pending_keys() if k not in keys]
     if not orphans:
         return
-    emails = set(plan.ops["email"].dropna()) | set(plan.unchanged_rows["email"].dropna())
+    # By canonical key: a create journals the sheet's spelling, the member base its own.
+    emails = {
+        email_key(str(e))
+        for e in (*plan.ops["email"].dropna(), *plan.unchanged_rows["email"].dropna())
+    }
     for key, entry in journal.get(orphans).items():
-        if entry.detail.get("email") in emails:
+        email = entry.detail.get("email")
+        if isinstance(email, str) and email_key(email) in emails:
             journal.finish(
                 key,
                 "superseded",

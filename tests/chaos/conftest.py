@@ -93,6 +93,7 @@ _SUMMED = (
     "status_429",
     "drops",
     "storms",
+    "mistakes",
     "violations",
     "seconds",
 )
@@ -102,8 +103,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _records:
         return
     terminalreporter.section("chaos runs")
-    terminalreporter.write_line("job       runs  " + "  ".join(f"{k:>12}" for k in _SUMMED))
+    terminalreporter.write_line(f"{'job':<17} runs  " + "  ".join(f"{k:>12}" for k in _SUMMED))
     for job in sorted({r["job"] for r in _records}):
         mine = [r for r in _records if r["job"] == job]
-        sums = "  ".join(f"{sum(r[k] for r in mine):>12,.0f}" for k in _SUMMED)
-        terminalreporter.write_line(f"{job:<9} {len(mine):>4}  {sums}")
+        sums = "  ".join(f"{sum(r.get(k, 0) for r in mine):>12,.0f}" for k in _SUMMED)
+        terminalreporter.write_line(f"{job:<17} {len(mine):>4}  {sums}")

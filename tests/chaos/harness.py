@@ -199,6 +199,7 @@ class ChaosRun:
     stats: dict[str, Any] = field(default_factory=dict)
     storms: int = 0
     storm_maker: _Storms | None = None
+    mistakes: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -315,6 +316,47 @@ class ChaosRun:
                 )
                 return attempt
 
+    def mistake(self, command: Sequence[str], expect: str, *, reads: bool = False) -> None:
+        """An operator's mistake: ``command`` must be refused — a non-zero exit whose output
+        says ``expect`` — with every input byte-identical afterwards and, unless ``reads``,
+        no contract request at all (``reads``: members may be read, none written)."""
+        env = cli_env(self.emu, self.workdir / "plabdata-home")
+        before = {path: path.read_bytes() for path in self.inputs if path.is_file()}
+        requests = self._job_requests()
+        stamps = self._member_stamps() if reads else None
+        result = subprocess.run(
+            list(command),
+            env=env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=ATTEMPT_TIMEOUT_S,
+        )
+        output = result.stdout + result.stderr
+        self.mistakes += 1
+        label = " ".join(command[len(CLI) :])
+        self.check(result.returncode != 0, f"mistake accepted (exit 0): {label}\n{output[-800:]}")
+        self.check(expect in output, f"mistake {label}: no {expect!r} in:\n{output[-800:]}")
+        self.check("Traceback" not in output, f"mistake {label}: a traceback:\n{output[-2000:]}")
+        for path, data in before.items():
+            self.check(
+                path.is_file() and path.read_bytes() == data,
+                f"mistake {label}: the input {path.name} was changed or removed",
+            )
+        if stamps is None:
+            made = self._job_requests() - requests
+            self.check(made == 0, f"mistake {label}: {made} requests before the refusal")
+        else:
+            self.check(self._member_stamps() == stamps, f"mistake {label}: members written")
+        self.scan()
+
+    def _member_stamps(self) -> dict[str, int]:
+        from plabdata import Admin, load_members
+
+        with Admin(self.emu.settings) as admin:
+            frame = load_members(admin, progress=False)
+        return dict(zip(frame["member_id"], frame["updated_at"].astype("int64"), strict=True))
+
     def _attempt(
         self, command: Sequence[str], env: Mapping[str, str], point: KillPoint | None
     ) -> Attempt:
@@ -416,6 +458,7 @@ class ChaosRun:
             "status_429": self.stats.get("rateLimited", 0),
             "drops": self.stats.get("drops", 0),
             "storms": self.storms,
+            "mistakes": self.mistakes,
             "violations": len(self.violations),
             "seconds": round(time.monotonic() - self.started, 1),
             **extra,

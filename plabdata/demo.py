@@ -26,6 +26,7 @@ from plabdata.client._sync import Admin, connect
 from plabdata.config import ENV_SECRET
 from plabdata.emulator import EmulatorHandle, running
 from plabdata.events._backfill import backfill_events
+from plabdata.jobs._outcomes import MEMBER_FAILURES, EventOutcome
 from plabdata.jobs._places import default_journal
 from plabdata.members._apply import apply_plan
 from plabdata.members._loaders import load_member_base, load_members
@@ -359,7 +360,7 @@ def _import_members(
             + (", ".join(f"{v:,} {k}" for k, v in counts.items()) or "nothing to do")
             + f" (→ {report.wrote(results_path)})"
         )
-        bad = results[results["status"].isin(["failed", "stale"])]
+        bad = results[results["status"].isin(MEMBER_FAILURES)]
         report.result.problems += [
             f"import row {r.row} ({r.email}): {r.status}: {r.error}" for r in bad.itertuples()
         ]
@@ -407,15 +408,15 @@ def _backfill(
         )
         counts = preview.counts
         line = (
-            f"preview: {counts.get('would-send', 0):,} to send, "
-            f"{counts.get('invalid', 0):,} invalid"
+            f"preview: {counts.get(EventOutcome.WOULD_SEND, 0):,} to send, "
+            f"{counts.get(EventOutcome.INVALID, 0):,} invalid"
         )
         if rejected.exists():
             line += f" (→ {report.wrote(rejected)})"
         words = {
-            "already-done": "already done",
-            "in-doubt": "in doubt",
-            "filtered": "outside the window",
+            EventOutcome.ALREADY_DONE: "already done",
+            EventOutcome.IN_DOUBT: "in doubt",
+            EventOutcome.FILTERED: "outside the window",
         }
         extra = [f"{counts[s]:,} {w}" for s, w in words.items() if counts.get(s)]
         report.item(line + (", " + ", ".join(extra) if extra else ""))
@@ -445,20 +446,20 @@ def _backfill(
             report_path=rows,
         )
         report.item(
-            f"backfill: {done.counts.get('sent', 0):,} sent, "
-            f"{done.counts.get('failed', 0):,} failed, "
-            f"{done.counts.get('in-doubt', 0):,} in doubt in {done.elapsed_s:.1f} s "
+            f"backfill: {done.counts.get(EventOutcome.SENT, 0):,} sent, "
+            f"{done.counts.get(EventOutcome.FAILED, 0):,} failed, "
+            f"{done.counts.get(EventOutcome.IN_DOUBT, 0):,} in doubt in {done.elapsed_s:.1f} s "
             f"(→ {report.wrote(rows)})"
         )
-        for status in ("failed", "in-doubt"):
+        for status in (EventOutcome.FAILED, EventOutcome.IN_DOUBT):
             if done.counts.get(status):
                 report.result.problems.append(f"backfill: {done.counts[status]:,} rows {status}")
         again = backfill_events(
             admin, logs, journal=journal, since=since, until=until, members=members, progress=False
         )
-        sent = again.counts.get("sent", 0)
+        sent = again.counts.get(EventOutcome.SENT, 0)
         report.item(
-            f"re-run: {sent:,} sent, {again.counts.get('already-done', 0):,} already "
+            f"re-run: {sent:,} sent, {again.counts.get(EventOutcome.ALREADY_DONE, 0):,} already "
             "done" + (" — nothing is sent twice" if not sent else "")
         )
         if sent:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from plabdata.cli._base import connect_with_options, connection_options, errors_to_exit, main
+from plabdata.jobs._outcomes import EVENT_PROBLEMS, EventOutcome
 
 SAMPLE_ROWS = 10
 
@@ -229,8 +230,8 @@ def backfill(
         return
     problems = [
         f"{report.counts[s]:,} {s}"
-        for s in ("failed", "invalid", "in-doubt")
-        if report.counts.get(s)
+        for s in EventOutcome
+        if s in EVENT_PROBLEMS and report.counts.get(s)
     ]
     if problems:
         click.secho(f"not clean: {', '.join(problems)} rows", err=True, fg="red")
@@ -241,13 +242,13 @@ def _show_samples(report: Any) -> None:
     import pandas as pd
 
     with pd.option_context("display.width", 120, "display.max_colwidth", 70):
-        invalid = report.rows("invalid")
+        invalid = report.rows(EventOutcome.INVALID)
         if len(invalid):
             click.echo(
                 f"\ninvalid rows (first {min(SAMPLE_ROWS, len(invalid))} of {len(invalid):,}):"
             )
             click.echo(invalid[["file", "row", "error"]].head(SAMPLE_ROWS).to_string(index=False))
-        doubt = report.rows("in-doubt")
+        doubt = report.rows(EventOutcome.IN_DOUBT)
         if len(doubt):
             click.echo(f"\nin-doubt rows (first {min(SAMPLE_ROWS, len(doubt))} of {len(doubt):,}):")
             click.echo(

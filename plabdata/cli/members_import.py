@@ -14,6 +14,7 @@ import pandas as pd
 
 from plabdata.cli._base import connect_with_options, connection_options, errors_to_exit
 from plabdata.cli.members import members
+from plabdata.jobs._outcomes import MEMBER_FAILURES, MEMBER_PROBLEMS
 
 SHOW = 10
 
@@ -145,7 +146,7 @@ def import_members(
     if out is not None:
         export_frame(results, out)
         click.echo(f"results: {out}")
-    problems = results[results["status"].isin(["failed", "invalid", "stale"])]
+    problems = results[results["status"].isin(MEMBER_PROBLEMS)]
     if failed_out is not None and len(problems):
         aside = set_aside(Path(failed_out))  # an earlier file may hold the operator's fixes
         export_frame(failed_rows(results, result).reset_index(), failed_out)
@@ -190,7 +191,7 @@ def _echo_results(results: pd.DataFrame) -> None:
     click.echo("\nresults:")
     for (op, status), n in zip(counts.index, counts.tolist(), strict=True):
         click.echo(f"  {op:<12} {status:<18} {n:,}")
-    failed = results[results["status"].isin(["failed", "stale"])]
+    failed = results[results["status"].isin(MEMBER_FAILURES)]
     for item in failed.head(SHOW * 2).to_dict("records"):
         click.echo(
             f"  row {item['row']} {item['op']} {item['email']}: {item['status']}: {item['error']}"

@@ -38,13 +38,12 @@ import weakref
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm.auto import tqdm
 
 from plabdata.client._retry import is_in_doubt
 from plabdata.client._sync import Admin
@@ -74,15 +73,15 @@ from plabdata.events._validate import (
 )
 from plabdata.jobs._journal import Journal
 from plabdata.jobs._open import journal_path, open_journal
+from plabdata.jobs._outcomes import PENDING, EventOutcome
 from plabdata.jobs._outputs import check_outputs, collect_skipped, set_aside, settle_aside
+from plabdata.jobs._progress import Progress, ProgressOption, open_progress
 from plabdata.members._loaders import load_members, load_quota_usage
 
 __all__ = ["JOB", "backfill_events"]
 
 JOB = "events"
 OnInDoubt = Literal["skip", "retry"]
-#: Journal statuses (besides ``pending``) this module writes.
-SENT, FAILED, IN_DOUBT = "sent", "failed", "in-doubt"
 
 
 # --------------------------------------------------------------------------- the run
@@ -101,7 +100,7 @@ class Run:
         dry_run: bool,
         rows: RowsWriter,
         rejects: RejectsWriter,
-        bar: Any,
+        bar: Progress,
         across_inputs: bool,
     ) -> None:
         self.journal = journal
@@ -154,9 +153,9 @@ class Run:
             known = self.journal.statuses(keys)
             for i, key in zip(valid.tolist(), keys, strict=True):
                 previous = known.get(key)
-                if previous == SENT:
+                if previous == EventOutcome.SENT:
                     outcome[i] = _ALREADY_DONE
-                elif previous in ("pending", IN_DOUBT):
+                elif previous in (PENDING, EventOutcome.IN_DOUBT):
                     doubt[i] = True
                     if self.on_in_doubt == "skip":
                         outcome[i] = _IN_DOUBT
@@ -183,7 +182,7 @@ class Run:
         if self.dry_run and to_send.size:
             label = _labels(np.full(to_send.size, _WOULD_SEND, np.int8))
             self.rows.write_checked(table, None, label, pa.nulls(to_send.size, pa.string()))
-            self.counts["would-send"] += int(to_send.size)
+            self.counts[EventOutcome.WOULD_SEND] += int(to_send.size)
             self.bar.update(to_send.size)
             # Fold into running totals: memory stays at one row per member, not per chunk.
             self.per_member = [_fold([*self.per_member, _per_member(table)])]
@@ -195,18 +194,18 @@ class Run:
         """One sent row's outcome: journal, report, counters."""
         http_status = getattr(result, "status", None) if isinstance(result, BaseException) else 200
         if not isinstance(result, BaseException):
-            status, error = "sent", None
+            status, error = EventOutcome.SENT, None
             self.sent_members[(item.member_id or "", item.is_in_quota)] += 1
             self.per_source[item.event_source] += 1
         elif is_in_doubt(result):
-            status, error = IN_DOUBT, f"in doubt (sent, no answer): {result}"
+            status, error = EventOutcome.IN_DOUBT, f"in doubt (sent, no answer): {result}"
         else:
-            status, error = FAILED, f"{type(result).__name__}: {result}"
+            status, error = EventOutcome.FAILED, f"{type(result).__name__}: {result}"
         assert self.journal is not None
         self.journal.finish(
             item.fingerprint, status, http_status=http_status, error=error, member_id=item.member_id
         )
-        if doubled and status == "sent":
+        if doubled and status == EventOutcome.SENT:
             self.maybe_doubled += 1
         self.rows.write_item(item, status, error, doubled)
         self.counts[status] += 1
@@ -232,10 +231,18 @@ class Run:
         return ordered
 
 
-_OUTCOMES = ("", "invalid", "filtered", "already-done", "in-doubt", "would-send")
+# Outcome codes of a chunk's rows (0: still to send), as a dictionary over these words.
+_OUTCOMES = (
+    "",
+    EventOutcome.INVALID,
+    EventOutcome.FILTERED,
+    EventOutcome.ALREADY_DONE,
+    EventOutcome.IN_DOUBT,
+    EventOutcome.WOULD_SEND,
+)
 _TO_SEND, _ALREADY_DONE, _IN_DOUBT, _WOULD_SEND = 0, 3, 4, 5
 _CHECK_TO_OUTCOME = np.array([1, 0, 2, 3], np.int8)  # invalid, valid, filtered, duplicate
-_OUTCOME_LABELS = pa.array(_OUTCOMES, pa.string())
+_OUTCOME_LABELS = pa.array([str(o) for o in _OUTCOMES], pa.string())
 _SKIPPED_DOUBT = (
     "in doubt since an earlier run (sent, never confirmed); not re-sent: on_in_doubt='skip'"
 )
@@ -328,7 +335,7 @@ def backfill_events(
     since: object = None,
     until: object = None,
     timestamp_format: str | None = None,
-    progress: bool = True,
+    progress: ProgressOption = True,
     members: pd.DataFrame | None = None,
     quota: pd.DataFrame | None = None,
     load_quota: bool = False,
@@ -363,7 +370,8 @@ def backfill_events(
         timestamp_format: How the logs' text timestamps are written when the data cannot
             say: ``"day-first"``, ``"month-first"``, ``"iso"`` or a strptime pattern
             (``"%d/%m/%Y %H:%M"``). None: decided per input from its whole column.
-        progress: Show a progress bar over rows (with an ETA from the row count).
+        progress: ``True`` for a progress bar over rows (with an ETA from the row count),
+            ``False`` for none, a ``Progress`` or ``fn(done, total)`` called as rows finish.
         members: A ``load_members`` frame; loaded here when the logs have member columns.
         quota: A ``load_quota_usage`` frame for the quota-impact preview.
         load_quota: Load quota usage for the members with in-quota events (one request each).
@@ -423,7 +431,7 @@ def backfill_events(
     index = None
     if any({"email", "member_id"} & set(m) for m in mappings):
         if members is None:
-            members = load_members(admin, progress=progress)
+            members = load_members(admin, progress=progress is True)
         index = MemberIndex(members)
     held, owned = _open_journal(admin, journal, dry_run)
     keep = tempfile.TemporaryDirectory(prefix="plabdata-backfill-")
@@ -438,12 +446,8 @@ def backfill_events(
     aside = set_aside(rejects_file)
     counted = [count_rows(src) for src in sources]
     total = None if any(c is None for c in counted) else sum(c or 0 for c in counted)
-    bar = tqdm(
-        total=total,
-        unit=" rows",
-        desc="dry run" if dry_run else "backfill",
-        disable=not progress,
-        smoothing=0.05,
+    bar = open_progress(
+        progress, "dry run" if dry_run else "backfill", total, unit=" rows", smoothing=0.05
     )
     rows = RowsWriter(rows_file)
     rejects = RejectsWriter(rejects_file, multiple_inputs=len(sources) > 1)
@@ -492,7 +496,7 @@ def backfill_events(
     impact = None
     if quota is None and load_quota and len(per_member):
         wanted = per_member.loc[per_member["in_quota_events"] > 0, "member_id"]
-        quota = load_quota_usage(admin, wanted.tolist(), progress=progress)
+        quota = load_quota_usage(admin, wanted.tolist(), progress=progress is True)
     if quota is not None:
         impact = quota_impact(per_member, quota)
     notes = [*run.notes, UPLOAD_TIME_NOTE]

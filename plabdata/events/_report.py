@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from plabdata.errors import PlabdataError
+from plabdata.jobs._outcomes import EVENT_PROBLEMS, EventOutcome
 from plabdata.jobs._outputs import OUTPUT_KEY, REJECTS_MARK, ROWS_MARK
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["ROWS_SCHEMA", "STATUSES", "BackfillReport", "RejectsWriter", "RowsWriter", "read_rows"]
 
 #: Report statuses, in the order summaries show them.
-STATUSES = ("sent", "would-send", "already-done", "invalid", "failed", "in-doubt", "filtered")
+STATUSES = tuple(EventOutcome)
 
 ROWS_SCHEMA = pa.schema(
     [
@@ -97,7 +98,7 @@ class BackfillReport:
     @property
     def ok(self) -> bool:
         """True when no row failed, was invalid or is in doubt."""
-        return not any(self.counts.get(s) for s in ("failed", "invalid", "in-doubt"))
+        return not any(self.counts.get(s) for s in EVENT_PROBLEMS)
 
     def rows(self, status: str | list[str] | None = None) -> pd.DataFrame:
         """The per-row table, in input order: ``file``, ``row``, ``timestamp``, ``fingerprint``,
@@ -126,7 +127,7 @@ class BackfillReport:
     def summary(self) -> str:
         """A few plain lines: counts, in-doubt/doubled warnings, where the files are."""
         verb = "would send" if self.dry_run else "sent"
-        done = self.counts.get("would-send" if self.dry_run else "sent", 0)
+        done = self.counts.get(EventOutcome.WOULD_SEND if self.dry_run else EventOutcome.SENT, 0)
         lines = [f"{self.total_rows:,} rows: {verb} {done:,}"]
         for status in STATUSES[2:]:
             if self.counts.get(status):
@@ -134,9 +135,9 @@ class BackfillReport:
         if self.events_per_source:
             shown = ", ".join(f"{k} {v:,}" for k, v in list(self.events_per_source.items())[:8])
             lines.append(f"by event source: {shown}")
-        if self.counts.get("in-doubt"):
+        if doubtful := self.counts.get(EventOutcome.IN_DOUBT):
             lines.append(
-                f"{self.counts['in-doubt']:,} rows are in doubt (sent, no answer): not re-sent so "
+                f"{doubtful:,} rows are in doubt (sent, no answer): not re-sent so "
                 "nothing counts twice; see rows('in-doubt'), or re-run with on_in_doubt='retry'"
             )
         if self.maybe_doubled:
@@ -222,7 +223,7 @@ class RowsWriter:
                 item.event_source,
                 status,
                 error,
-                doubled and status == "sent",
+                doubled and status == EventOutcome.SENT,
             )
         )
         if len(self._items) >= _FLUSH_ITEMS:

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from plabdata.client._core import AsyncAdmin
 from plabdata.client._records import Member
@@ -42,7 +41,9 @@ from plabdata.config import Secret
 from plabdata.errors import ApiError, Conflict, NotFound, PlabdataError, PlanError
 from plabdata.jobs._journal import Journal, JournalEntry
 from plabdata.jobs._open import journal_path, open_journal
+from plabdata.jobs._outcomes import MEMBER_APPLIED, MEMBER_PROBLEMS, PENDING, MemberOutcome
 from plabdata.jobs._outputs import check_outputs
+from plabdata.jobs._progress import Progress, ProgressOption, open_progress
 from plabdata.jobs._runner import run_bounded
 from plabdata.members._plan import Plan, op_key_frame, targets
 from plabdata.members._sheet import TEXT_FIELDS, SheetResult
@@ -58,9 +59,6 @@ RESULT_COLUMNS = {
     "error": "string",
     "attempts": "Int64",
 }
-#: Statuses that need the sheet row fixed (or the plan redone) and re-fed.
-PROBLEM_STATUSES = ("failed", "invalid", "stale")
-_FINISHED = ("done", "in-doubt-resolved")
 _ALREADY_DONE = "already done by an earlier run (journal)"
 _BEGIN_CHUNK = 32
 
@@ -78,7 +76,7 @@ class _Op:
     expected_ms: int | None
     password_source: str | None
     previous: JournalEntry | None = None
-    status: str = "failed"
+    status: str = MemberOutcome.FAILED
     http_status: int | None = None
     error: str | None = None
     attempts: int = 0
@@ -106,7 +104,7 @@ def apply_plan(
     journal: Journal | str | os.PathLike[str] | None = None,
     concurrency: int = 8,
     dry_run: bool = False,
-    progress: bool = True,
+    progress: ProgressOption = True,
     verify: bool = True,
 ) -> pd.DataFrame:
     """Apply a plan and return one result row per op, unchanged row and invalid row.
@@ -121,7 +119,9 @@ def apply_plan(
             import`` uses). A dry run does not touch it.
         concurrency: requests in flight at most (the client's rate limit still applies).
         dry_run: send nothing, write nothing; every op comes back as ``planned``.
-        progress: show a progress bar.
+        progress: ``True`` for a progress bar, ``False`` for none, a
+            :class:`~plabdata.jobs._progress.Progress` or ``fn(done, total)`` called after
+            each op.
         verify: read the touched members back and mark any that does not match as failed.
 
     Returns:
@@ -150,7 +150,7 @@ def apply_plan(
     ops = _ops(plan)
     if dry_run:
         for op in ops:
-            op.status = "planned"
+            op.status = MemberOutcome.PLANNED
         return _results(plan, ops)
     # Never without a journal: it is what makes a re-run after a crash create nobody twice.
     sheet = plan.meta.get("source")
@@ -182,7 +182,7 @@ def failed_rows(
     Example:
         >>> failed_rows(results, sheet).to_csv("to_fix.csv")
     """
-    bad = results[results["status"].isin(PROBLEM_STATUSES) & results["row"].notna()]
+    bad = results[results["status"].isin(MEMBER_PROBLEMS) & results["row"].notna()]
     problems = bad.assign(text=bad["op"] + ": " + bad["error"].fillna(bad["status"]))
     by_row = problems.groupby("row")["text"].agg("; ".join)
     out = sheet.original_rows(by_row.index.astype(int), reveal_passwords=reveal_passwords)
@@ -220,7 +220,7 @@ async def _apply(
     ops: list[_Op],
     journal: Journal | None,
     concurrency: int,
-    progress: bool,
+    progress: ProgressOption,
     verify: bool,
 ) -> None:
     previous = journal.get(op.key for op in ops) if journal is not None else {}
@@ -241,7 +241,7 @@ async def _apply(
         count,
         concurrency,
     )
-    bar = tqdm(total=len(todo), desc="applying", unit=" ops", disable=not progress, leave=False)
+    bar = open_progress(progress, "applying", len(todo), unit=" ops")
     try:
         creates = [o for o in todo if o.kind == "create"]
         for batches in (
@@ -257,7 +257,7 @@ async def _apply(
                 pass
         if verify:
             await _verify(
-                aio, [o for o in ops if o.status in _FINISHED], count, concurrency, journal
+                aio, [o for o in ops if o.status in MEMBER_APPLIED], count, concurrency, journal
             )
     finally:
         await live.close()
@@ -342,7 +342,7 @@ def _supersede(journal: Journal, plan: Plan, keys: set[str]) -> None:
         if isinstance(email, str) and email_key(email) in emails:
             journal.finish(
                 key,
-                "superseded",
+                MemberOutcome.SUPERSEDED,
                 member_id=entry.member_id,
                 error="planned again from the member's current state",
             )
@@ -357,10 +357,10 @@ async def _begin(batches: AsyncIterator[list[_Op]], journal: Journal | None) -> 
             yield op
 
 
-def _finish(op: _Op, outcome: object, journal: Journal | None, bar: Any) -> None:
+def _finish(op: _Op, outcome: object, journal: Journal | None, bar: Progress) -> None:
     bar.update(1)
     if isinstance(outcome, BaseException):  # a bug, not an API failure: still recorded
-        op.status, op.error = "failed", f"{type(outcome).__name__}: {outcome}"
+        op.status, op.error = MemberOutcome.FAILED, f"{type(outcome).__name__}: {outcome}"
     if journal is not None:
         journal.finish(
             op.key,
@@ -382,10 +382,10 @@ async def _run(aio: AsyncAdmin, op: _Op, plan: Plan, live: _Live) -> None:
                 await _update(aio, op, member)
             else:
                 await _delete(aio, op, member)
-            if op.status == "done" and trace.in_doubt_resolved:
-                op.status = "in-doubt-resolved"
+            if op.status == MemberOutcome.DONE and trace.in_doubt_resolved:
+                op.status = MemberOutcome.IN_DOUBT_RESOLVED
         except PlabdataError as exc:
-            op.status = "failed"
+            op.status = MemberOutcome.FAILED
             op.error = str(exc)
             op.http_status = exc.status if isinstance(exc, ApiError) else trace.last_status
         finally:
@@ -396,7 +396,7 @@ async def _run(aio: AsyncAdmin, op: _Op, plan: Plan, live: _Live) -> None:
 
 async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
     email = op.email or ""
-    interrupted = op.previous is not None and op.previous.status in ("pending", "failed")
+    interrupted = op.previous is not None and op.previous.status in (PENDING, MemberOutcome.FAILED)
     member = await aio.get_member_by_email(email) if interrupted or _journaled_done(op) else None
     resolved = member is not None
     if member is None:
@@ -411,7 +411,7 @@ async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
                 metadata=metadata or None,
             )
         except Conflict:
-            op.status = "stale"
+            op.status = MemberOutcome.STALE
             op.error = (
                 "a member with this email exists already (created after the plan was "
                 "made): plan again"
@@ -426,44 +426,47 @@ async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
     if patch:
         await aio.update_member(member.id, **patch)
     if resolved and _journaled_done(op):
-        op.status, op.error = "done", _ALREADY_DONE
+        op.status, op.error = MemberOutcome.DONE, _ALREADY_DONE
     else:
-        op.status = "in-doubt-resolved" if resolved else "done"
+        op.status = MemberOutcome.IN_DOUBT_RESOLVED if resolved else MemberOutcome.DONE
 
 
 async def _update(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
     if member is None:
-        op.status, op.error = "stale", "the member no longer exists"
+        op.status, op.error = MemberOutcome.STALE, "the member no longer exists"
         return
     patch = _patch(member, op.target)
     if not patch:
         _already_there(op, "already matches the plan")
         return
     if op.expected_ms is not None and member.updated_at_ms != op.expected_ms:
-        op.status = "stale"
+        op.status = MemberOutcome.STALE
         op.error = (
             f"changed since the plan was made (updated "
             f"{pd.Timestamp(member.updated_at_ms, unit='ms', tz='UTC')}): plan again"
         )
         return
     await aio.update_member(member.id, **patch)
-    op.status = "done"
+    op.status = MemberOutcome.DONE
 
 
 def _journaled_done(op: _Op) -> bool:
     """The journal holds this op as applied by an earlier run."""
-    return op.previous is not None and op.previous.status in (*_FINISHED, "skipped")
+    return op.previous is not None and op.previous.status in (
+        *MEMBER_APPLIED,
+        MemberOutcome.SKIPPED,
+    )
 
 
 def _already_there(op: _Op, reason: str) -> None:
     """The server already holds the op's target: ours if the op was left pending, done if
     the journal says an earlier run applied it, else nothing to do."""
-    if op.previous is not None and op.previous.status == "pending":
-        op.status, op.error = "in-doubt-resolved", None
-    elif op.previous is not None and op.previous.status in _FINISHED:
-        op.status, op.error = "done", _ALREADY_DONE
+    if op.previous is not None and op.previous.status == PENDING:
+        op.status, op.error = MemberOutcome.IN_DOUBT_RESOLVED, None
+    elif op.previous is not None and op.previous.status in MEMBER_APPLIED:
+        op.status, op.error = MemberOutcome.DONE, _ALREADY_DONE
     else:
-        op.status, op.error = "skipped", reason
+        op.status, op.error = MemberOutcome.SKIPPED, reason
 
 
 async def _delete(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
@@ -471,15 +474,15 @@ async def _delete(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
         _already_there(op, "already deleted")
         return
     if op.expected_ms is not None and member.updated_at_ms != op.expected_ms:
-        op.status = "stale"
+        op.status = MemberOutcome.STALE
         op.error = "changed since the plan was made: not deleted; plan again"
         return
     try:
         await aio.delete_member(member.id)
     except NotFound:
-        op.status, op.error = "skipped", "already deleted"
+        op.status, op.error = MemberOutcome.SKIPPED, "already deleted"
         return
-    op.status = "done"
+    op.status = MemberOutcome.DONE
 
 
 # ---------------------------------------------------------------------------- targets
@@ -580,7 +583,7 @@ async def _verify(
             continue
         problem = _mismatch(member, op)
         if problem is not None:
-            op.status = "failed"
+            op.status = MemberOutcome.FAILED
             op.error = f"read back after applying: {problem}"
             if journal is not None:
                 journal.finish(op.key, op.status, error=op.error, member_id=op.member_id)
@@ -598,7 +601,7 @@ def _results(plan: Plan, ops: list[_Op]) -> pd.DataFrame:
                 "op": "unsupported",
                 "email": item["email"],
                 "member_id": item["member_id"],
-                "status": "skipped",
+                "status": MemberOutcome.SKIPPED,
                 "error": item["problem"],
                 "attempts": 0,
             }
@@ -610,7 +613,7 @@ def _results(plan: Plan, ops: list[_Op]) -> pd.DataFrame:
                 "op": "unchanged",
                 "email": item["email"],
                 "member_id": item["member_id"],
-                "status": "skipped",
+                "status": MemberOutcome.SKIPPED,
                 "attempts": 0,
             }
         )
@@ -620,7 +623,7 @@ def _results(plan: Plan, ops: list[_Op]) -> pd.DataFrame:
                 "row": item["row"],
                 "op": "invalid",
                 "email": item["email"],
-                "status": "invalid",
+                "status": MemberOutcome.INVALID,
                 "error": item["problem"],
                 "attempts": 0,
             }

@@ -22,13 +22,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from plabdata.client._core import AsyncAdmin
 from plabdata.client._records import Identity
 from plabdata.client._retry import track
 from plabdata.client._sync import Admin
 from plabdata.errors import ApiError, NotFound, PlabdataError, RefreshTokenFailed, ValidationError
+from plabdata.jobs._outcomes import RefreshOutcome
+from plabdata.jobs._progress import ProgressOption, open_progress
 from plabdata.jobs._runner import run_bounded
 from plabdata.members._loaders import load_identities
 from plabdata.tables._dtypes import INT, PROVIDER, STRING, TIMESTAMP
@@ -39,7 +40,7 @@ log = logging.getLogger("plabdata")
 #: Providers whose access tokens PluginLab can refresh.
 REFRESHABLE_PROVIDERS = ("google", "gitlab")
 #: Every status a result row can have.
-REFRESH_STATUSES = ("refreshed", "reauth-needed", "failed", "skipped")
+REFRESH_STATUSES = tuple(RefreshOutcome)
 #: Columns (and dtypes) of :func:`refresh_identities`' result.
 REFRESH_COLUMNS: dict[str, Any] = {
     "member_id": STRING,
@@ -65,7 +66,7 @@ class _Row:
     member_id: str
     provider: str
     expires_before: pd.Timestamp | None
-    status: str = "skipped"
+    status: str = RefreshOutcome.SKIPPED
     expires_after_ms: int | None = None
     error: str | None = None
     attempts: int = 0
@@ -78,7 +79,7 @@ def refresh_identities(
     expiring_within: Window = "1h",
     providers: str | Sequence[str] = REFRESHABLE_PROVIDERS,
     concurrency: int | None = None,
-    progress: bool = True,
+    progress: ProgressOption = True,
     now: datetime | str | None = None,
 ) -> pd.DataFrame:
     """Refresh the access tokens of identities that expire within ``expiring_within``.
@@ -123,7 +124,7 @@ def refresh_identities(
     window = _window(expiring_within)
     reference = _utc(now)
     if identities is None:
-        identities = load_identities(admin, progress=progress)
+        identities = load_identities(admin, progress=progress is True)
     selected = {providers} if isinstance(providers, str) else set(providers)
     rows = _plan_rows(identities, reference + window, selected, window)
     due = [row for row in rows if row.status == "due"]
@@ -193,14 +194,17 @@ def _plan_rows(
 # ---------------------------------------------------------------------------- refreshing
 
 
-async def _refresh(aio: AsyncAdmin, rows: list[_Row], *, concurrency: int, progress: bool) -> None:
-    with tqdm(
-        total=len(rows), desc="refresh", unit=" identities", disable=not progress, leave=False
-    ) as bar:
+async def _refresh(
+    aio: AsyncAdmin, rows: list[_Row], *, concurrency: int, progress: ProgressOption
+) -> None:
+    bar = open_progress(progress, "refresh", len(rows), unit=" identities")
+    try:
         async for _, _ in run_bounded(
             rows, lambda row: _refresh_one(aio, row), concurrency=concurrency
         ):
             bar.update(1)
+    finally:
+        bar.close()
 
 
 async def _refresh_one(aio: AsyncAdmin, row: _Row) -> None:
@@ -210,16 +214,16 @@ async def _refresh_one(aio: AsyncAdmin, row: _Row) -> None:
         try:
             identity = await aio.refresh_identity_token(row.member_id, row.provider)
         except RefreshTokenFailed as exc:
-            row.status, row.error = "reauth-needed", _reason(exc)
+            row.status, row.error = RefreshOutcome.REAUTH_NEEDED, _reason(exc)
         except NotFound as exc:
-            row.status, row.error = "failed", f"gone: {_reason(exc)}"
+            row.status, row.error = RefreshOutcome.FAILED, f"gone: {_reason(exc)}"
         except Exception as exc:
-            row.status, row.error = "failed", _reason(exc)
+            row.status, row.error = RefreshOutcome.FAILED, _reason(exc)
     row.attempts = trace.attempts
     if identity is not None:
-        row.status = "refreshed"
+        row.status = RefreshOutcome.REFRESHED
         row.expires_after_ms = identity.access_token_expires_at_ms
-    if row.status != "refreshed":
+    if row.status != RefreshOutcome.REFRESHED:
         log.debug("refresh %s/%s: %s (%s)", row.member_id, row.provider, row.status, row.error)
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pandas as pd
 
 from plabdata.client._sync import Admin
 from plabdata.errors import PlabdataError
-from plabdata.jobs._journal import Journal
+from plabdata.jobs._outcomes import MEMBER_APPLIED, MEMBER_FAILURES
 from plabdata.members._apply import apply_plan
 from plabdata.members._plan import Plan
 from plabdata.widgets import _html
@@ -101,20 +100,6 @@ def _fields_text(values: Any) -> str:
 def result_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Rows per (op, status) of an ``apply_plan`` results table."""
     return results.groupby(["op", "status"]).size().rename("rows").reset_index()
-
-
-class _ReportingJournal(Journal):
-    """A journal that also reports each finished op, to move the progress bar."""
-
-    def __init__(
-        self, path: str | os.PathLike[str], *, plugin_id: str, on_finish: Callable[[str], None]
-    ) -> None:
-        super().__init__(path, plugin_id=plugin_id, job="members")
-        self._on_finish = on_finish
-
-    def finish(self, key: str, status: str, **fields: Any) -> None:
-        super().finish(key, status, **fields)
-        self._on_finish(key)
 
 
 class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
@@ -262,26 +247,19 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.progress.layout.display = "flex"
         self.progress.bar_style = ""
         self.status.value = f"Applying {self._to_apply():,} change(s)…"
-        done: set[str] = set()
 
-        def advance(key: str) -> None:
-            done.add(key)
-            self.progress.value = min(len(done), self.progress.max)
+        def advance(done: int, total: int | None) -> None:
+            self.progress.value = min(done, self.progress.max)
 
         self.error = None
         try:
-            with tempfile.TemporaryDirectory(prefix="plabdata-") as scratch:
-                path = self.journal or Path(scratch) / "members.journal"
-                with _ReportingJournal(
-                    path, plugin_id=admin.settings.plugin_id, on_finish=advance
-                ) as journal:
-                    results = apply_plan(
-                        admin,
-                        self.plan,
-                        journal=journal,
-                        concurrency=self.concurrency,
-                        progress=False,
-                    )
+            results = apply_plan(
+                admin,
+                self.plan,
+                journal=self.journal,  # None: the plugin's own journal, as everywhere
+                concurrency=self.concurrency,
+                progress=advance,
+            )
         except PlabdataError as exc:  # the widget is a boundary: errors become text
             self.error = exc
             self.progress.bar_style = "danger"
@@ -294,9 +272,9 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.results = results
         self.progress.value = self.progress.max
         self.progress.description = "applied"
-        problems = int(results["status"].isin(["failed", "stale"]).sum())
+        problems = int(results["status"].isin(MEMBER_FAILURES).sum())
         self.progress.bar_style = "warning" if problems else "success"
-        applied = int(results["status"].isin(["done", "in-doubt-resolved"]).sum())
+        applied = int(results["status"].isin(MEMBER_APPLIED).sum())
         self.status.value = (
             f"Applied: <b>{applied:,}</b> change(s) done"
             + (f', <span class="error">{problems:,} failed or stale</span>' if problems else "")
@@ -311,7 +289,7 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if self.results is None:
             return ""
         results = self.results
-        problems = results[results["status"].isin(["failed", "stale"])]
+        problems = results[results["status"].isin(MEMBER_FAILURES)]
         out = ["<h4>Results</h4>", _html.table(result_summary(results), limit=30)]
         if len(problems):
             out += [
@@ -360,8 +338,8 @@ def plan_preview(
     Args:
         plan: from :func:`~plabdata.plan_member_changes`.
         admin: the connection to apply with; None makes a read-only preview.
-        journal: a journal file that makes the apply resumable across kernel restarts
-            (default: a scratch journal for this apply only).
+        journal: the journal that makes the apply resumable (default: the plugin's own,
+            as for :func:`~plabdata.apply_plan`).
         concurrency: requests in flight while applying.
         rows: rows shown per table.
 

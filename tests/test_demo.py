@@ -239,8 +239,8 @@ def test_the_readme_names_only_what_exists() -> None:
         assert hasattr(plabdata, name), f"plabdata.{name}"
     # Commands are quoted in inline code or stand at the start of a line in a code block.
     code = "\n".join(re.findall(r"```\w*\n(.*?)```", text, re.S))
-    commands = set(re.findall(r"`plabdata ([a-z]+(?: [a-z]+)?)\b", text))
-    commands |= set(re.findall(r"^\$? ?plabdata ([a-z]+(?: [a-z]+)?)\b", code, re.M))
+    commands = set(re.findall(r"`plabdata ([a-z]+(?: [a-z][a-z-]*)?)", text))
+    commands |= set(re.findall(r"^\$? ?plabdata ([a-z]+(?: [a-z][a-z-]*)?)", code, re.M))
     assert {"demo", "members import", "events backfill", "emulator serve"} <= commands
     for command in commands:
         result = CliRunner().invoke(main, [*command.split(), "--help"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -49,24 +50,61 @@ def errors_to_exit(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def connect_with_options(plugin_id: str | None, rate_limit: float | None) -> Admin:
-    """An :class:`~plabdata.client.Admin` from the environment and :func:`connection_options`."""
-    from plabdata.client._sync import connect
+@dataclass(frozen=True)
+class Api:
+    """The options every command that talks to PluginLab shares (:func:`api_options`)."""
 
-    return connect(plugin_id=plugin_id or None, max_rate=rate_limit or None)
+    plugin_id: str | None
+    rate_limit: float | None
+    timeout: float | None
+    progress: bool
+
+    def connect(self) -> Admin:
+        """An :class:`~plabdata.Admin` from the environment, these options winning."""
+        from plabdata.client._sync import connect
+
+        return connect(
+            plugin_id=self.plugin_id or None,
+            max_rate=self.rate_limit or None,
+            timeout=self.timeout or None,
+        )
 
 
-def connection_options(func: F) -> F:
-    """Options every command that talks to PluginLab shares (each also read from env)."""
+def api_options(func: F) -> F:
+    """``--plugin-id``, ``--rate-limit``, ``--timeout`` and ``--progress/--no-progress`` on a
+    command, handed to it as one ``api`` argument (each option also read from its env var)."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        plugin_id: str | None,
+        rate_limit: float | None,
+        timeout: float | None,
+        progress: bool,
+        **kwargs: Any,
+    ) -> Any:
+        return func(*args, api=Api(plugin_id, rate_limit, timeout, progress), **kwargs)
+
     options = [
-        click.option("--plugin-id", envvar="PLUGINLAB_PLUGIN_ID", help="Plugin id."),
+        click.option(
+            "--plugin-id", envvar="PLUGINLAB_PLUGIN_ID", help="Plugin id (PLUGINLAB_PLUGIN_ID)."
+        ),
         click.option(
             "--rate-limit",
-            type=float,
+            type=click.FloatRange(min=0, min_open=True),
             envvar="PLABDATA_RATE_LIMIT",
-            help="Client-side ceiling in requests/s (backs off further on 429).",
+            help="Client-side ceiling in requests/s (PLABDATA_RATE_LIMIT; backs off further "
+            "on 429).",
         ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            envvar="PLABDATA_TIMEOUT",
+            help="Total deadline of one request in seconds (PLABDATA_TIMEOUT; default 30).",
+        ),
+        click.option("--progress/--no-progress", default=True, help="Show progress bars."),
     ]
+    decorated: Any = wrapper
     for option in reversed(options):
-        func = option(func)
-    return func
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]

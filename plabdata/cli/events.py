@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from plabdata.cli._base import connect_with_options, connection_options, errors_to_exit, main
+from plabdata.cli._base import Api, api_options, errors_to_exit, main
 from plabdata.jobs._outcomes import EVENT_PROBLEMS, EventOutcome
 
 SAMPLE_ROWS = 10
@@ -138,8 +138,7 @@ def _column_pairs(
     help="In a preview, load quota usage of the members concerned (one request "
     "each) and flag those the backfill would push over their limit.",
 )
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-@connection_options
+@api_options
 @errors_to_exit
 def backfill(
     logs: tuple[str, ...],
@@ -159,9 +158,7 @@ def backfill(
     rejects_path: str | None,
     concurrency: int | None,
     quota_preview: bool,
-    progress: bool,
-    plugin_id: str | None,
-    rate_limit: float | None,
+    api: Api,
 ) -> None:
     """Backfill LOGS (CSV / Parquet files, folders or globs) as PluginLab custom events.
 
@@ -196,7 +193,7 @@ def backfill(
     inputs = [src.path for src in sources if src.path is not None]
     outputs = {"--report": report_path, "--rejects": rejects_path}
     check_outputs(inputs, outputs, journal_path, journal_name="--journal")
-    with connect_with_options(plugin_id, rate_limit) as admin:
+    with api.connect() as admin:
         journal = journal_place(admin, journal_path, "events")  # the default needs the plugin
         check_outputs(inputs, outputs, journal, journal_name="--journal")
         fresh = "" if journal.exists() else " (new: nothing was sent through it yet)"
@@ -215,7 +212,7 @@ def backfill(
             since=since,
             until=until,
             timestamp_format=timestamp_format,
-            progress=progress,
+            progress=api.progress,
             load_quota=quota_preview and not apply_,
             report_path=report_path,
             rejects_path=rejects_path,

@@ -22,12 +22,9 @@ validation) and ``planned`` (dry run).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import math
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,12 +38,20 @@ from plabdata.config import Secret
 from plabdata.errors import ApiError, Conflict, NotFound, PlabdataError, PlanError
 from plabdata.jobs._journal import Journal, JournalEntry
 from plabdata.jobs._open import journal_path, open_journal
-from plabdata.jobs._outcomes import MEMBER_APPLIED, MEMBER_PROBLEMS, PENDING, MemberOutcome
+from plabdata.jobs._outcomes import (
+    MEMBER_APPLIED,
+    MEMBER_FAILURES,
+    MEMBER_PROBLEMS,
+    PENDING,
+    MemberOutcome,
+)
 from plabdata.jobs._outputs import check_outputs
 from plabdata.jobs._progress import Progress, ProgressOption, open_progress
 from plabdata.jobs._runner import run_bounded
 from plabdata.members._plan import Plan, op_key_frame, targets
+from plabdata.members._readback import Live, fetch_members
 from plabdata.members._sheet import TEXT_FIELDS, SheetResult
+from plabdata.members._targets import merged_metadata, mismatch, patch_for
 from plabdata.tables._keys import email_key
 
 RESULT_COLUMNS = {
@@ -58,9 +63,10 @@ RESULT_COLUMNS = {
     "http_status": "Int64",
     "error": "string",
     "attempts": "Int64",
+    #: creates from a platform export: "reset-needed" / "oauth-only" (the plan's password_note).
+    "note": "string",
 }
 _ALREADY_DONE = "already done by an earlier run (journal)"
-_BEGIN_CHUNK = 32
 
 
 @dataclass
@@ -75,6 +81,7 @@ class _Op:
     target: dict[str, Any]
     expected_ms: int | None
     password_source: str | None
+    note: str | None = None
     previous: JournalEntry | None = None
     status: str = MemberOutcome.FAILED
     http_status: int | None = None
@@ -94,6 +101,7 @@ class _Op:
             "http_status": self.http_status,
             "error": self.error,
             "attempts": self.attempts,
+            "note": self.note,
         }
 
 
@@ -170,6 +178,40 @@ def apply_plan(
     return _results(plan, ops)
 
 
+def summarize_results(results: pd.DataFrame, *, limit: int = 20) -> str:
+    """The results of :func:`apply_plan` in a few lines: rows per (op, status), then the ops
+    that failed or were stale with their reasons (at most ``limit``).
+
+    Example:
+        >>> print(summarize_results(apply_plan(admin, plan)))
+        results:
+          create       done               89
+    """
+    counts = results.groupby(["op", "status"]).size()
+    lines = ["results:"]
+    for (op, status), n in zip(counts.index, counts.tolist(), strict=True):
+        lines.append(f"  {op:<12} {status:<18} {n:,}")
+    failed = results[results["status"].isin(MEMBER_FAILURES)]
+    for item in failed.head(limit).to_dict("records"):
+        lines.append(
+            f"  row {item['row']} {item['op']} {item['email']}: {item['status']}: {item['error']}"
+        )
+    if len(failed) > limit:
+        lines.append(f"  … and {len(failed) - limit} more")
+    return "\n".join(lines)
+
+
+def problem_counts(results: pd.DataFrame) -> dict[str, int]:
+    """Rows per problem status (failed, invalid, stale) of an :func:`apply_plan` result.
+
+    Example:
+        >>> problem_counts(results)
+        {'invalid': 6}
+    """
+    bad = results.loc[results["status"].isin(MEMBER_PROBLEMS), "status"]
+    return {str(status): int(n) for status, n in bad.value_counts().items()}
+
+
 def failed_rows(
     results: pd.DataFrame, sheet: SheetResult, *, reveal_passwords: bool = False
 ) -> pd.DataFrame:
@@ -208,6 +250,7 @@ def _ops(plan: Plan) -> list[_Op]:
             target=goals.get(item["op_id"], {}),
             expected_ms=_opt_int(item["expected_updated_at_ms"]),
             password_source=_opt(item["password_source"]),
+            note=_opt(item.get("password_note")),
         )
         for item in frame.to_dict("records")
     ]
@@ -235,7 +278,7 @@ async def _apply(
         op.member_id = op.member_id or (op.previous.member_id if op.previous else None)
         todo.append(op)
     count = int(plan.meta.get("current_count") or 0)
-    live = _Live(
+    live: Live[_Op] = Live(
         aio,
         [op.member_id for op in todo if op.kind != "create" and op.member_id],
         count,
@@ -262,64 +305,6 @@ async def _apply(
     finally:
         await live.close()
         bar.close()
-
-
-class _Live:
-    """The members to update or delete, read just before: one walk of all pages in the
-    background when that is fewer round trips than one GET each (pages are sequential, GETs run
-    ``concurrency`` at a time), else a GET inside each op. Ops whose page has arrived are handed
-    out at once, so the walk overlaps the writes instead of preceding them."""
-
-    def __init__(
-        self, aio: AsyncAdmin, member_ids: list[str], count: int, concurrency: int
-    ) -> None:
-        self.aio = aio
-        self.found: dict[str, Member] = {}
-        self.pages: asyncio.Queue[list[str] | None] = asyncio.Queue()
-        self.failed: PlabdataError | None = None
-        walk = math.ceil(max(count, 1) / aio.page_size) < len(member_ids) / concurrency
-        self.task = asyncio.ensure_future(self._walk(set(member_ids))) if walk else None
-
-    async def _walk(self, wanted: set[str]) -> None:
-        try:
-            async for page in self.aio.iter_member_pages():
-                hits = [m.id for m in page.items if m.id in wanted]
-                self.found.update((m.id, m) for m in page.items if m.id in wanted)
-                self.pages.put_nowait(hits)
-        except PlabdataError as exc:  # the ops left fall back to one GET each
-            self.failed = exc
-        finally:
-            self.pages.put_nowait(None)
-
-    async def ordered(self, first: list[_Op], rest: list[_Op]) -> AsyncIterator[list[_Op]]:
-        """Batches of ops: ``first`` at once, then ``rest`` as their members are read."""
-        for start in range(0, len(first), _BEGIN_CHUNK):
-            yield first[start : start + _BEGIN_CHUNK]
-        waiting = {op.member_id: op for op in rest}
-        if self.task is not None and not self.task.done():
-            while (hits := await self.pages.get()) is not None:
-                ready = [waiting.pop(h) for h in hits if h in waiting]
-                if ready:
-                    yield ready
-        left = list(waiting.values())
-        for start in range(0, len(left), _BEGIN_CHUNK):
-            yield left[start : start + _BEGIN_CHUNK]
-
-    async def member(self, member_id: str) -> Member | None:
-        """The member as it is now (None: it does not exist)."""
-        if member_id in self.found:
-            return self.found[member_id]
-        if self.task is not None:
-            await self.task
-            if self.failed is None:
-                return None
-        return await self.aio.get_member(member_id)
-
-    async def close(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
 
 
 def _supersede(journal: Journal, plan: Plan, keys: set[str]) -> None:
@@ -372,7 +357,7 @@ def _finish(op: _Op, outcome: object, journal: Journal | None, bar: Progress) ->
         )
 
 
-async def _run(aio: AsyncAdmin, op: _Op, plan: Plan, live: _Live) -> None:
+async def _run(aio: AsyncAdmin, op: _Op, plan: Plan, live: Live[_Op]) -> None:
     with track() as trace:
         try:
             member = None if op.kind == "create" else await live.member(op.member_id or "")
@@ -400,7 +385,7 @@ async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
     member = await aio.get_member_by_email(email) if interrupted or _journaled_done(op) else None
     resolved = member is not None
     if member is None:
-        metadata = _metadata(op.target, {})
+        metadata = merged_metadata(op.target, {})
         verified = op.target.get("is_verified")
         password = plan.passwords.get(email) if op.password_source == "sheet" else None
         try:
@@ -419,7 +404,7 @@ async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
             return
     op.member_id = member.id
     patch = (
-        _patch(member, op.target)
+        patch_for(member, op.target)
         if resolved
         else {f: op.target[f] for f in TEXT_FIELDS if f in op.target}
     )
@@ -435,7 +420,7 @@ async def _update(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
     if member is None:
         op.status, op.error = MemberOutcome.STALE, "the member no longer exists"
         return
-    patch = _patch(member, op.target)
+    patch = patch_for(member, op.target)
     if not patch:
         _already_there(op, "already matches the plan")
         return
@@ -485,103 +470,20 @@ async def _delete(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
     op.status = MemberOutcome.DONE
 
 
-# ---------------------------------------------------------------------------- targets
-
-
-def _metadata(target: dict[str, Any], current: dict[str, str]) -> dict[str, str]:
-    """The member's map with the target's ``metadata.<key>`` values merged in (None removes)."""
-    merged = dict(current)
-    for name, value in target.items():
-        if name.startswith("metadata."):
-            key = name[len("metadata.") :]
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = str(value)
-    return merged
-
-
-def _patch(member: Member, target: dict[str, Any]) -> dict[str, Any]:
-    """The PATCH fields still needed to bring ``member`` to ``target`` (empty when it matches)."""
-    patch = {
-        f: target[f]
-        for f in TEXT_FIELDS
-        if f in target and _blank(getattr(member, f)) != _blank(target[f])
-    }
-    merged = _metadata(target, member.metadata)
-    if {k: v for k, v in merged.items() if v != ""} != {
-        k: v for k, v in member.metadata.items() if v != ""
-    }:
-        patch["metadata"] = merged
-    return patch
-
-
-def _mismatch(member: Member | None, op: _Op) -> str | None:
-    """Why ``member`` does not match the op's target, or None when it does."""
-    if op.kind == "delete":
-        return None if member is None else "still exists after the delete"
-    if member is None:
-        return "not found when read back"
-    wrong = [
-        f"{f}={getattr(member, f)!r} (expected {op.target[f]!r})"
-        for f in TEXT_FIELDS
-        if f in op.target and _blank(getattr(member, f)) != _blank(op.target[f])
-    ]
-    for name, value in op.target.items():
-        if name.startswith("metadata.") and _blank(member.metadata.get(name[9:])) != _blank(value):
-            wrong.append(f"{name}={member.metadata.get(name[9:])!r} (expected {value!r})")
-    verified = op.target.get("is_verified")
-    if op.kind == "create" and verified is not None and member.is_verified != bool(verified):
-        wrong.append(f"is_verified={member.is_verified} (expected {bool(verified)})")
-    return "; ".join(wrong) or None
-
-
-def _blank(value: Any) -> Any:
-    return None if value is None or value == "" else value
-
-
 # ---------------------------------------------------------------------------- reading back
-
-
-async def _fetch(
-    aio: AsyncAdmin, member_ids: Iterable[str], count: int, concurrency: int
-) -> dict[str, Member | PlabdataError | None]:
-    """The given members now (None when absent, the error when unreadable): one GET each, or
-    one walk of all pages when that is fewer round trips (pages are sequential, GETs run
-    ``concurrency`` at a time). A failed walk falls back to GETs."""
-    wanted = list(dict.fromkeys(member_ids))
-    if not wanted:
-        return {}
-    if math.ceil(max(count, 1) / aio.page_size) < len(wanted) / concurrency:
-        found: dict[str, Member | PlabdataError | None] = dict.fromkeys(wanted)
-        index = set(wanted)
-        try:
-            async for page in aio.iter_member_pages():
-                for member in page.items:
-                    if member.id in index:
-                        found[member.id] = member
-            return found
-        except PlabdataError:
-            pass
-    out: dict[str, Member | PlabdataError | None] = {}
-    async for member_id, result in run_bounded(wanted, aio.get_member, concurrency=concurrency):
-        if isinstance(result, BaseException) and not isinstance(result, PlabdataError):
-            raise result
-        out[member_id] = result
-    return out
 
 
 async def _verify(
     aio: AsyncAdmin, ops: list[_Op], count: int, concurrency: int, journal: Journal | None
 ) -> None:
     ids = [op.member_id for op in ops if op.member_id]
-    live = await _fetch(aio, ids, count + len(ids), concurrency)
+    live = await fetch_members(aio, ids, count + len(ids), concurrency)
     for op in ops:
         member = live.get(op.member_id or "")
         if isinstance(member, PlabdataError):
             op.error = f"applied, but not verified: reading it back failed ({member})"
             continue
-        problem = _mismatch(member, op)
+        problem = mismatch(member, op.kind, op.target)
         if problem is not None:
             op.status = MemberOutcome.FAILED
             op.error = f"read back after applying: {problem}"

@@ -149,7 +149,8 @@ def _draw_sheet(
 def _members_state(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """email → the member as the API shows it (text fields, maps, flags)."""
     state = {}
-    for item in frame.to_dict("records"):
+    for record in frame.to_dict("records"):
+        item = {str(k): v for k, v in record.items()}
         state[str(item["email"])] = {
             **{f: _text(item.get(f)) for f in TEXT},
             "metadata": {

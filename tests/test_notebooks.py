@@ -66,6 +66,8 @@ def test_the_three_notebooks_are_there() -> None:
         "01_explore_members.ipynb",
         "02_bulk_import_members.ipynb",
         "03_backfill_web_usage.ipynb",
+        "04_member_history.ipynb",
+        "05_migrate_from_auth0.ipynb",
     ]
 
 
@@ -121,3 +123,35 @@ def test_backfill_notebook() -> None:
     )
     assert checked and checked[1] == checked[2]
     assert f"sent 0, already-done {to_send:,}" in _text(_cell(notebook, "again = "))
+
+
+def test_member_history_notebook() -> None:
+    notebook = _run("04_member_history.ipynb", NOTEBOOKS)
+    built = _text(_cell(notebook, "if emulator is not None:"))
+    assert re.search(r"13 snapshots, \S+ → \S+: 500 → [\d,]+ members \(\+[\d,]+ joined", built)
+    timeline = _text(_cell(notebook, "timeline = "))
+    assert "verified_share" in timeline and "over_quota" in timeline
+    assert _pngs(notebook) == 5  # plans, growth, sign-in methods, cohorts, transitions
+    assert "(joined)" in _text(_cell(notebook, "# The last four snapshots"))
+    assert re.search(
+        r"[\d,]+ upgrades and [\d,]+ downgrades", _text(_cell(notebook, "upgrades = "))
+    )
+    written = re.search(
+        r"wrote (\S+member_history\.html)", _text(_cell(notebook, "report_path = "))
+    )
+    assert written
+    read = _text(_cell(notebook, "import pyarrow.dataset"))
+    assert "free" in read and "unlimited" in read
+
+
+def test_migrate_from_auth0_notebook() -> None:
+    notebook = _run("05_migrate_from_auth0.ipynb", NOTEBOOKS)
+    read = _text(_cell(notebook, "sheet = "))
+    assert "auto chose auth0" in read and "valid_rows=29, invalid_rows=1" in read
+    plan = _text(_cell(notebook, "members = "))
+    assert "29 creates" in plan and "Passwords: 23 create(s) had a password" in plan
+    assert re.search(r"create\s+done\s+oauth-only\s+6", _text(_cell(notebook, "APPLY = ")))
+    told = _text(_cell(notebook, "to_tell = "))
+    assert "29 members to tell: 23 reset their password, 6 signed in" in told
+    again = _text(_cell(notebook, "again = "))
+    assert "0 creates, 0 updates, 0 deletes, 29 unchanged" in again

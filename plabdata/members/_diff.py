@@ -34,6 +34,8 @@ OP_COLUMNS = {
     "password_source": "string",
     "expected_updated_at_ms": "Int64",
     "problem": "string",
+    #: creates from a platform export: "reset-needed" / "oauth-only" (see _sources).
+    "password_note": "string",
 }
 CHANGE_COLUMNS = ("op_id", "field", "before", "after")
 _UNSUPPORTED = {
@@ -44,6 +46,8 @@ _UNSUPPORTED = {
 }
 
 
+#: Desired columns kept besides the text fields (``password_note``: carried into creates).
+_DESIRED_EXTRA = ("email", "member_id", "sign_in_method", "password_note")
 ROW_COLUMNS = {"row": "Int64", "email": "string", "member_id": "string"}
 INVALID_COLUMNS = {"row": "Int64", "email": "string", "problem": "string"}
 
@@ -162,6 +166,9 @@ class Builder:
                     "row": rows["row"].to_numpy(),
                     "email": rows["email"].to_numpy(),
                     "password_source": np.where(has_password, "sheet", "generated"),
+                    "password_note": (
+                        rows["password_note"].to_numpy() if "password_note" in rows else None
+                    ),
                 }
             )
         )
@@ -274,7 +281,7 @@ def normalise(frame: pd.DataFrame, *, desired: bool) -> pd.DataFrame:
             continue
         if (
             desired
-            and name not in (*TEXT_FIELDS, "email", "member_id", "sign_in_method")
+            and name not in (*TEXT_FIELDS, *_DESIRED_EXTRA)
             and not name.startswith(("metadata.", "custom_fields."))
         ):
             continue

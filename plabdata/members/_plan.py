@@ -122,7 +122,10 @@ class Plan:
         return len(self.unchanged_rows)
 
     def counts(self) -> dict[str, int]:
-        """Ops per kind, plus ``unchanged`` and ``invalid`` rows.
+        """Ops per kind, plus ``unchanged`` and ``invalid`` rows — and, when the plan creates
+        members from a platform export, ``reset_needed`` and ``oauth_only``: the creates whose
+        ``password_note`` says they need a password reset (or a magic-email-code sign-in) or
+        signed in with a social provider only.
 
         Example:
             >>> plan.counts()
@@ -130,7 +133,23 @@ class Plan:
         """
         by_kind = self.ops["op"].value_counts()
         out = {op: int(by_kind.get(op, 0)) for op in OPS}
-        return {**out, "unchanged": self.unchanged, "invalid": len(self.invalid)}
+        out = {**out, "unchanged": self.unchanged, "invalid": len(self.invalid)}
+        return {**out, **self.password_notes()}
+
+    def password_notes(self) -> dict[str, int]:
+        """``{"reset_needed": n, "oauth_only": m}`` among the creates (empty for a plain sheet).
+
+        Example:
+            >>> plan.password_notes()
+            {'reset_needed': 23, 'oauth_only': 6}
+        """
+        if "password_note" not in self.ops:
+            return {}
+        notes = self.ops.loc[self.ops["op"] == "create", "password_note"].dropna()
+        if notes.empty:
+            return {}
+        found = notes.value_counts()
+        return {k.replace("-", "_"): int(found.get(k, 0)) for k in ("reset-needed", "oauth-only")}
 
     @property
     def is_empty(self) -> bool:
@@ -191,6 +210,13 @@ class Plan:
         """
         c = self.counts()
         lines = [repr(self)]
+        if "reset_needed" in c:
+            lines.append(
+                f"Passwords: {c['reset_needed']} create(s) had a password at the old platform "
+                "(its hash is never sent): each gets a generated password and signs in by "
+                f"resetting it or with a magic email code; {c['oauth_only']} signed in only "
+                "with a social provider (oauth-only)."
+            )
         if self.is_empty:
             lines.append("Nothing to do: every valid row already matches its member.")
         frame = self.to_frame()
@@ -522,7 +548,10 @@ def _describe_op(item: dict[Any, Any]) -> str:
     if item["op"] == "create":
         after = item["after"] if isinstance(item["after"], dict) else {}
         extra = ", ".join(f"{k}={v!r}" for k, v in after.items())
-        return f"{head} (password: {item['password_source']}){'; ' + extra if extra else ''}"
+        note = item.get("password_note")
+        note = f", {note}" if isinstance(note, str) else ""
+        password = f"(password: {item['password_source']}{note})"
+        return f"{head} {password}{'; ' + extra if extra else ''}"
     if item["op"] == "delete":
         return f"{head} ({item['member_id']})"
     before = item["before"] if isinstance(item["before"], dict) else {}

@@ -1,0 +1,1 @@
+"""Sample files shipped with plabdata (platform exports to migrate from: ``exports/``)."""

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("loaders", "sync", "events", "tokens")
+SCENARIOS = ("loaders", "sync", "events", "tokens", "migrations", "history")
 
 
 def _fmt(value: Any, spec: str = ".2f", suffix: str = "") -> str:

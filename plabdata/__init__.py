@@ -61,6 +61,8 @@ from plabdata.events._report import BackfillReport
 from plabdata.events._validate import UPLOAD_TIME_NOTE, quota_impact, validate_events
 from plabdata.jobs._journal import Journal, JournalEntry
 from plabdata.members._apply import apply_plan, failed_rows
+from plabdata.members._history import changes_between, member_changes
+from plabdata.members._history_build import BuiltHistory, build_history
 from plabdata.members._identities import refresh_identities
 from plabdata.members._loaders import (
     join_member_base,
@@ -70,12 +72,18 @@ from plabdata.members._loaders import (
     load_quota_usage,
 )
 from plabdata.members._plan import Plan, plan_member_changes
-from plabdata.members._sheet import SheetResult, read_member_sheet
+from plabdata.members._sheet import PASSWORD_NOTES, SheetResult, read_member_sheet
+from plabdata.members._snapshots import SnapshotResult, snapshot_member_base, write_snapshot
+from plabdata.members._sources import SOURCES as EXPORT_SOURCES
+from plabdata.members._store import default_snapshot_store, list_snapshots, read_snapshot
+from plabdata.members._timeline import cohort_retention, member_timeline, plan_transitions
 from plabdata.tables._export import export_frame
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EXPORT_SOURCES",
+    "PASSWORD_NOTES",
     "UPLOAD_TIME_NOTE",
     "Admin",
     "ApiError",
@@ -83,6 +91,7 @@ __all__ = [
     "AuthError",
     "BackfillReport",
     "BadRequest",
+    "BuiltHistory",
     "ConfigError",
     "Conflict",
     "Identity",
@@ -103,6 +112,7 @@ __all__ = [
     "ServerError",
     "Settings",
     "SheetResult",
+    "SnapshotResult",
     "TokenAudienceError",
     "TokenError",
     "TokenExpired",
@@ -122,34 +132,51 @@ __all__ = [
     "WebhookSignatureError",
     "apply_plan",
     "backfill_events",
+    "build_history",
+    "changes_between",
+    "cohort_retention",
     "connect",
+    "default_snapshot_store",
     "export_frame",
     "failed_rows",
     "join_member_base",
+    "list_snapshots",
     "load_identities",
     "load_member_base",
     "load_members",
     "load_quota_usage",
+    "member_changes",
     "member_explorer",
+    "member_timeline",
     "parse_webhook",
     "plan_member_changes",
     "plan_preview",
+    "plan_transitions",
     "quota_impact",
     "read_events",
     "read_member_sheet",
+    "read_snapshot",
     "refresh_identities",
     "sign_webhook",
+    "snapshot_member_base",
     "validate_events",
     "verify_bearer",
     "verify_token",
     "verify_webhook",
+    "write_report",
+    "write_snapshot",
 ]
 
 if TYPE_CHECKING:
     from plabdata.widgets import member_explorer, plan_preview
+    from plabdata.widgets.report import write_report
 
 # The widgets pull in ipywidgets and matplotlib (~0.4 s): imported on first use only.
-_LAZY = {"member_explorer": "plabdata.widgets", "plan_preview": "plabdata.widgets"}
+_LAZY = {
+    "member_explorer": "plabdata.widgets",
+    "plan_preview": "plabdata.widgets",
+    "write_report": "plabdata.widgets.report",
+}
 
 
 def __getattr__(name: str) -> Any:

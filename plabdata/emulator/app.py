@@ -1,6 +1,7 @@
 """The emulator's ASGI app: PluginLab's contract and the control API on one origin.
 
-Each contract request goes through :class:`FaultPipeline` in a fixed order — rate limit,
+Every answer's ``Date`` header is the emulator's clock (see ``clock.py``). Each contract
+request goes through :class:`FaultPipeline` in a fixed order — rate limit,
 injected error, then the route (which checks auth first), then drop-after-commit for a
 successful write. The latency knob is the time the server takes to answer: the response
 leaves ``latency`` after the request arrived, the server's own work included (a page of 100
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,7 @@ class FaultPipeline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = self._dated(send)
         path: str = scope["path"]
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             await self._guarded(scope, receive, send, extra_headers=[], contract=False)
@@ -104,6 +107,19 @@ class FaultPipeline:
             # The routes have their own net (_guarded); this one holds the fault steps before
             # them, so not even the pipeline can leave starlette to answer a bare-text 500.
             await self._internal_error(scope, send, started=started, contract=True, headers=[])
+
+    def _dated(self, send: Send) -> Send:
+        """Every answer carries ``Date`` from the emulator's clock (the server sends none of
+        its own), so a client reading the server's time reads the emulator's."""
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stamp = formatdate(self.state.clock.now_ms() / 1000, usegmt=True).encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [(b"date", stamp), *headers]}
+            await send(message)
+
+        return dated
 
     async def _contract(self, scope: Scope, receive: Receive, wire: Send) -> None:
         faults, counters = self.state.faults, self.state.counters

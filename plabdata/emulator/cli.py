@@ -8,10 +8,14 @@ shell — or a copy-paste — points any PluginLab client at it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
+import httpx
 
+from plabdata.config import ENV_AUTH_URL
+from plabdata.emulator.clock import ClockBackwards
 from plabdata.emulator.faults import Faults, FaultsInvalid
 from plabdata.emulator.profile import (
     EVENT_RESPONSE_CHOICES,
@@ -44,6 +48,12 @@ def emulator() -> None:
 )
 @click.option(
     "--random-seed", type=int, default=0, show_default=True, help="Seed of demo data and faults."
+)
+@click.option(
+    "--start-days-ago",
+    type=click.FloatRange(min=0, max=3650),
+    help="Start the emulator's clock this many days before now (before seeding), then let "
+    "time pass with `plabdata emulator advance`; refused when --db holds data.",
 )
 @click.option("--latency-ms", type=float, default=0, help="Fixed delay before each API request.")
 @click.option("--jitter-ms", type=float, default=0, help="Extra uniform random delay, up to this.")
@@ -118,6 +128,7 @@ def serve_command(
     db: Path | None,
     seed: int,
     random_seed: int,
+    start_days_ago: float | None,
     latency_ms: float,
     jitter_ms: float,
     error_rate: float,
@@ -170,8 +181,11 @@ def serve_command(
             profile=profile,
             plugin_id=plugin_id,
             secret=secret,
+            start_days_ago=start_days_ago,
             echo=click.echo,
         )
+    except ClockBackwards as exc:
+        raise click.UsageError(f"--start-days-ago: {exc}") from None
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc} "
@@ -179,3 +193,61 @@ def serve_command(
         ) from None
     except KeyboardInterrupt:
         pass
+
+
+@emulator.command("advance")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True, max=3650),
+    default=7,
+    show_default=True,
+    help="How many days to let pass (in steps of at most a week).",
+)
+@click.option(
+    "--churn/--no-churn",
+    default=True,
+    show_default=True,
+    help="Apply seeded, realistic churn on the way: signups, deletions, plan moves, new "
+    "identities, verifications, profile edits and usage events.",
+)
+@click.option("--random-seed", type=int, default=0, show_default=True, help="Seed of the churn.")
+@click.option(
+    "--url",
+    help=f"The running emulator's origin (default: ${ENV_AUTH_URL}, as printed by serve).",
+)
+def advance_command(days: float, churn: bool, random_seed: int, url: str | None) -> None:
+    """Let time pass on a running emulator: advance its clock, with churn by default.
+
+    Prints the new time and what changed in one line; exits non-zero when the emulator
+    cannot be reached or refuses.
+    """
+    origin = (url or os.environ.get(ENV_AUTH_URL, "")).rstrip("/")
+    if not origin:
+        raise click.UsageError(f"no emulator: pass --url or set {ENV_AUTH_URL}")
+    try:
+        with httpx.Client(base_url=origin, timeout=600) as http:
+            health = http.get("/_emulator/health")
+            if health.status_code != 200:
+                raise click.ClickException(
+                    f"{origin} is not a plabdata emulator (GET /_emulator/health answered "
+                    f"{health.status_code}); only the emulator's clock can be moved"
+                )
+            answer = http.post(
+                "/_emulator/clock/advance",
+                json={"days": days, "churn": churn, "randomSeed": random_seed},
+            )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the emulator at {origin}: {exc}") from None
+    body = answer.json()
+    if answer.is_error:
+        raise click.ClickException(f"{body.get('code')}: {body.get('message')}")
+    counts = body["churn"]
+    changed = (
+        f"; {counts['signups']:,} signups, {counts['deletions']:,} deletions, "
+        f"{counts['upgrades']:,} upgrades, {counts['downgrades']:,} downgrades, "
+        f"{counts['identitiesAdded']:,} identities linked, {counts['verified']:,} verified, "
+        f"{counts['events']:,} usage events"
+        if churn
+        else " (no churn)"
+    )
+    click.echo(f"clock: {body['now']} (+{days:g} days){changed}; {body['members']:,} members")

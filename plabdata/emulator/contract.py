@@ -45,7 +45,6 @@ from plabdata.emulator.model import (
     member_id_for,
     month_bounds,
     normalize_email,
-    now_ms,
     quota_usage,
 )
 from plabdata.emulator.profile import EventResponse, Profile
@@ -247,7 +246,7 @@ class ContractApi:
             {} if raw_metadata is None else string_map(raw_metadata, "metadata", "invalid-metadata")
         )
         email = normalize_email(email)
-        stamp = now_ms()
+        stamp = self.state.clock.now_ms()
         member = MemberRecord(
             id=member_id_for(email, self.state.plugin_id),
             email=email,
@@ -284,7 +283,7 @@ class ContractApi:
             for attribute, value in changes.items():
                 setattr(member, attribute, value)
             # Strictly increasing, even for two changes within one millisecond.
-            member.updated_at_ms = max(now_ms(), member.updated_at_ms + 1)
+            member.updated_at_ms = max(self.state.clock.now_ms(), member.updated_at_ms + 1)
             self.store.save_member(member)
         return json_response(member.to_json())
 
@@ -321,7 +320,7 @@ class ContractApi:
         identity = self.store.identity(member.id, provider)
         if identity is None:
             raise Problem(404, "identity-not-found", f"The member has no {provider} identity.")
-        stamp = now_ms()
+        stamp = self.state.clock.now_ms()
         if not identity.can_refresh(stamp):
             raise Problem(422, "refresh-token-failed", REFRESH_FAILED_MESSAGE)
         identity.access_token = ("ya29." if provider == "google" else "") + secrets.token_urlsafe(
@@ -359,7 +358,7 @@ class ContractApi:
             country,
             subdivision,
             True if is_in_quota is None else is_in_quota,
-            now_ms(),
+            self.state.clock.now_ms(),
         )
         return _EVENT_RESPONSES[self.state.profile.event_response]()
 
@@ -389,7 +388,7 @@ class ContractApi:
     async def quota_usage(self, request: Request) -> Response:
         """This calendar month's (UTC) in-quota usage against the member's plan."""
         member = self._member(request.path_params["member_id"])
-        stamp = now_ms()
+        stamp = self.state.clock.now_ms()
         start, end = month_bounds(stamp)
         count = self.store.count_quota_events(member.id, start, end)
         return json_response(quota_usage(PLANS[member.plan], count, stamp))

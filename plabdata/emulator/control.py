@@ -9,6 +9,7 @@ through it (``EmulatorHandle`` wraps every call), in-process or in another proce
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +26,8 @@ from plabdata.emulator._http import (
     read_object,
     reject_unknown,
 )
+from plabdata.emulator.churn import advance
+from plabdata.emulator.clock import DAY_MS, ClockBackwards
 from plabdata.emulator.faults import Faults, FaultsInvalid
 from plabdata.emulator.model import PLANS, PROVIDERS, IdentityRecord, MemberRecord
 from plabdata.emulator.profile import Profile, ProfileInvalid
@@ -33,6 +36,8 @@ from plabdata.emulator.state import EmulatorState
 
 PREFIX = "/_emulator"
 MAX_SEED = 1_000_000
+#: The longest single advance (ten years), and the furthest back a clock may be set.
+MAX_DAYS = 3650
 _IDENTITY_STRINGS = {"providerUserId", "accessToken", "refreshToken"}
 _IDENTITY_INTS = {"accessTokenExpiresAtMs", "refreshTokenExpiresAtMs", "lastUsedAtMs"}
 _ATTRIBUTES = {
@@ -55,8 +60,22 @@ def _int_field(body: dict[str, Any], key: str, *, default: int, low: int, high: 
     return value
 
 
+def _days(body: dict[str, Any], key: str, *, allow_zero: bool) -> float:
+    value = body.get(key, 7 if key == "days" else None)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        value = math.nan
+    if not (value >= 0 if allow_zero else value > 0) or not value <= MAX_DAYS:
+        low = "0" if allow_zero else "more than 0"
+        raise Problem(
+            400,
+            f"invalid-{key.lower()}",
+            f"'{key}' must be a number of days, {low} and at most {MAX_DAYS}.",
+        )
+    return float(value)
+
+
 class ControlApi:
-    """Reset, seed, faults, stats, tokens, keys and per-member test hooks."""
+    """Reset, seed, clock, faults, stats, tokens, keys and per-member test hooks."""
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
@@ -68,6 +87,9 @@ class ControlApi:
             RawPathRoute(PREFIX + "/health", self.health, methods=["GET"]),
             RawPathRoute(PREFIX + "/reset", self.reset, methods=["POST"]),
             RawPathRoute(PREFIX + "/seed", self.seed, methods=["POST"]),
+            RawPathRoute(PREFIX + "/clock", self.get_clock, methods=["GET"]),
+            RawPathRoute(PREFIX + "/clock", self.set_clock, methods=["PUT"]),
+            RawPathRoute(PREFIX + "/clock/advance", self.advance_clock, methods=["POST"]),
             RawPathRoute(PREFIX + "/faults", self.get_faults, methods=["GET"]),
             RawPathRoute(PREFIX + "/faults", self.put_faults, methods=["PUT"]),
             RawPathRoute(PREFIX + "/profile", self.get_profile, methods=["GET"]),
@@ -109,9 +131,64 @@ class ControlApi:
         count = _int_field(body, "members", default=0, low=0, high=MAX_SEED)
         random_seed = _int_field(body, "randomSeed", default=0, low=-(2**62), high=2**62)
         ids = seed_members(
-            self.store, count, random_seed=random_seed, plugin_id=self.state.plugin_id
+            self.store,
+            count,
+            random_seed=random_seed,
+            plugin_id=self.state.plugin_id,
+            now=self.state.clock.now_ms(),
         )
         return json_response({"memberIds": ids, "total": self.store.count_members()})
+
+    async def get_clock(self, request: Request) -> Response:
+        """``{nowMs, now, offsetMs}``: the emulator's time."""
+        return json_response(self.state.clock.to_json())
+
+    async def set_clock(self, request: Request) -> Response:
+        """Set the time: ``{"nowMs": …}`` or ``{"daysAgo": …}``; never back while data exists."""
+        body = await read_object(request)
+        reject_unknown(body, {"nowMs", "daysAgo"})
+        if ("nowMs" in body) == ("daysAgo" in body):
+            raise Problem(400, "invalid-clock", "Give exactly one of 'nowMs' and 'daysAgo'.")
+        clock = self.state.clock
+        if "nowMs" in body:
+            at = optional_int(body, "nowMs", "invalid-nowms")
+            if at is None or at < 0:
+                raise Problem(400, "invalid-nowms", "'nowMs' must be a non-negative integer.")
+        else:
+            days = _days(body, "daysAgo", allow_zero=True)
+            at = clock.now_ms() - clock.offset_ms - round(days * DAY_MS)
+        try:
+            clock.set(at)
+        except ClockBackwards as exc:
+            raise Problem(409, "clock-backwards", str(exc)) from None
+        return json_response(clock.to_json())
+
+    async def advance_clock(self, request: Request) -> Response:
+        """Let ``days`` pass (``churn`` true by default: signups, deletions, plan moves…)."""
+        body = await read_object(request, allow_empty=True)
+        reject_unknown(body, {"days", "churn", "randomSeed"})
+        days = _days(body, "days", allow_zero=False)
+        churn = optional_bool(body, "churn", "invalid-churn")
+        random_seed = _int_field(body, "randomSeed", default=0, low=-(2**62), high=2**62)
+        done = advance(
+            self.store,
+            self.state.clock,
+            plugin_id=self.state.plugin_id,
+            ms=round(days * DAY_MS),
+            churn=True if churn is None else churn,
+            random_seed=random_seed,
+        )
+        return json_response(
+            {
+                **self.state.clock.to_json(),
+                "nowMs": done.to_ms,
+                "fromMs": done.from_ms,
+                "days": days,
+                "steps": done.steps,
+                "churn": done.counts.to_json(),
+                "members": self.store.count_members(),
+            }
+        )
 
     async def get_faults(self, request: Request) -> Response:
         """The current fault knobs."""

@@ -128,6 +128,41 @@ class EmulatorHandle:
         result = self._call("POST", "/seed", {"members": n, "randomSeed": random_seed})
         return list(result["memberIds"])
 
+    def clock(self) -> dict[str, Any]:
+        """The emulator's time: ``{nowMs, now (ISO 8601), offsetMs}``."""
+        result: dict[str, Any] = self._call("GET", "/clock")
+        return result
+
+    def set_clock(
+        self, now_ms: int | None = None, *, days_ago: float | None = None
+    ) -> dict[str, Any]:
+        """Set the emulator's time to ``now_ms`` (epoch ms) or ``days_ago`` days before the
+        wall clock. Earlier than now is refused (409 ``clock-backwards``, a
+        :class:`~plabdata.errors.Conflict`) while the emulator holds data: reset it first.
+        """
+        if (now_ms is None) == (days_ago is None):
+            raise TypeError("pass either now_ms or days_ago")
+        body = {"nowMs": now_ms} if now_ms is not None else {"daysAgo": days_ago}
+        result: dict[str, Any] = self._call("PUT", "/clock", body)
+        return result
+
+    def advance(
+        self, days: float = 7, *, churn: bool = True, random_seed: int = 0
+    ) -> dict[str, Any]:
+        """Let ``days`` pass, applying seeded, realistic churn unless ``churn=False``.
+
+        Returns ``{nowMs, now, offsetMs, fromMs, days, steps, churn: {signups, deletions,
+        upgrades, downgrades, identitiesAdded, identitiesRemoved, verified, profileEdits,
+        events}, members}``.
+
+        Example:
+            >>> emu.advance(days=7, random_seed=1)["churn"]["signups"]
+            17
+        """
+        body = {"days": days, "churn": churn, "randomSeed": random_seed}
+        result: dict[str, Any] = self._call("POST", "/clock/advance", body)
+        return result
+
     def faults(self) -> Faults:
         """The fault knobs in force."""
         return Faults.from_json(self._call("GET", "/faults"))

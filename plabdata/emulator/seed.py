@@ -5,9 +5,11 @@ Member ``i`` of ``random_seed`` s is drawn from its own generator, ``Random("…
 same members (ids, emails, names, plans, fields) on any machine and any day. Signup dates are
 spread over the 18 months before the fixed :data:`ANCHOR_MS` (2026-11-01T00:00Z).
 
-Two things follow the real clock instead, because they only make sense relative to "now":
-token expiries / last use of identities, and usage events (placed in the current calendar
-month so quotas show real usage). Their counts and token strings are still deterministic.
+Two things follow the emulator's clock instead, because they only make sense relative to
+"now": token expiries / last use of identities, and usage events (placed in the current
+calendar month so quotas show real usage). Their counts and token strings are still
+deterministic. A clock set before the anchor (``serve --start-days-ago``) moves the anchor
+back to it, so no member signs up in the emulator's future.
 
 Seeding twice with the same ``random_seed`` continues the index sequence (a counter kept in
 the store, cleared by reset), so emails never collide.
@@ -234,10 +236,22 @@ def _events(rng: random.Random, member_id: str, plan: str, now: int) -> list[Eve
     return rows
 
 
-def _member(rng: random.Random, plugin_id: str, email: str, first: str, last: str) -> MemberRecord:
+def _member(
+    rng: random.Random,
+    plugin_id: str,
+    email: str,
+    names: tuple[str, str],
+    anchor: int,
+    created_between: tuple[int, int] | None,
+) -> MemberRecord:
+    first, last = names
     method = _weighted(rng, _METHODS)
-    created = ANCHOR_MS - rng.randint(0, SIGNUP_WINDOW_MS)
-    updated = created if rng.random() < 0.5 else rng.randint(created, ANCHOR_MS)
+    if created_between is None:
+        created = anchor - rng.randint(0, SIGNUP_WINDOW_MS)
+        updated = created if rng.random() < 0.5 else rng.randint(created, anchor)
+    else:
+        start, end = created_between
+        created = updated = start + int(rng.random() * max(1, end - start))
     member = MemberRecord(
         id=member_id_for(email, plugin_id),
         email=email,
@@ -273,11 +287,17 @@ def generate(
     start_index: int,
     now: int,
     taken_emails: set[str] | None = None,
+    created_between: tuple[int, int] | None = None,
+    with_events: bool = True,
 ) -> DemoData:
     """Members ``start_index .. start_index+count-1`` of ``random_seed``, with their data.
 
     An email already in ``taken_emails`` gets the member's index appended to its local part.
+    Signups spread over the 18 months before ``min(ANCHOR_MS, now)``, or over
+    ``created_between`` (new signups while time passes, see ``churn``); ``with_events=False``
+    leaves this month's usage out.
     """
+    anchor = min(ANCHOR_MS, now)
     taken = set() if taken_emails is None else set(taken_emails)
     data = DemoData()
     for index in range(start_index, start_index + count):
@@ -288,7 +308,7 @@ def generate(
             local, domain = email.split("@")
             email = f"{local}.{index}@{domain}"
         taken.add(email)
-        member = _member(rng, plugin_id, email, first, last)
+        member = _member(rng, plugin_id, email, (first, last), anchor, created_between)
         data.members.append(member)
         if member.sign_in_method in ("google", "github", "gitlab", "microsoft"):
             providers = [member.sign_in_method]
@@ -299,8 +319,30 @@ def generate(
                 data.identities.append(
                     _identity(rng, member.id, provider, member.created_at_ms, now)
                 )
-        data.events.extend(_events(rng, member.id, member.plan, now))
+        if with_events:
+            data.events.extend(_events(rng, member.id, member.plan, now))
     return data
+
+
+def identity_for(
+    rng: random.Random, member_id: str, provider: str, created: int, now: int
+) -> IdentityRecord:
+    """A realistic identity at ``provider`` (tokens, expiries) linked at ``created``."""
+    return _identity(rng, member_id, provider, created, now)
+
+
+def usage_event(rng: random.Random, member_id: str, received_at_ms: int) -> EventRow:
+    """One in-quota usage event of the member, with a realistic source and location."""
+    country = _weighted(rng, _COUNTRIES) if rng.random() < 0.7 else None
+    subdivisions = _SUBDIVISIONS.get(country or "")
+    subdivision = rng.choice(subdivisions) if subdivisions and rng.random() < 0.6 else None
+    return (member_id, _weighted(rng, _EVENT_SOURCES), country, subdivision, True, received_at_ms)
+
+
+def profile_fields(rng: random.Random) -> tuple[str, str, dict[str, str]]:
+    """A first name, a last name and a metadata map, as a member might set them."""
+    metadata = {"company": rng.choice(_COMPANIES), "source": rng.choice(_SOURCES)}
+    return rng.choice(_FIRST), rng.choice(_LAST), metadata
 
 
 def seed_members(

@@ -32,8 +32,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from plabdata.config import ENV_AUTH_URL, Settings
 from plabdata.emulator.app import TRANSPORT_EXTENSION, create_app
+from plabdata.emulator.clock import DAY_MS
 from plabdata.emulator.faults import Faults
 from plabdata.emulator.handle import EmulatorHandle, settings_for
+from plabdata.emulator.model import now_ms as wall_clock_ms
 from plabdata.emulator.profile import Profile
 from plabdata.emulator.seed import seed_members
 from plabdata.emulator.state import EmulatorState
@@ -88,6 +90,8 @@ def _uvicorn_server(app: Any) -> uvicorn.Server:
         http=TransportExposingProtocol,
         ws="none",
         lifespan="off",
+        # The app sends its own Date, from the emulator's clock (see app.py).
+        date_header=False,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=3,
@@ -206,6 +210,7 @@ def running(
     host: str = "127.0.0.1",
     port: int = 0,
     mode: Literal["thread", "process"] = "thread",
+    start_days_ago: float | None = None,
 ) -> Iterator[EmulatorHandle]:
     """Run an emulator for the duration of a ``with`` block.
 
@@ -222,6 +227,9 @@ def running(
         port: TCP port; 0 picks a free one.
         mode: ``"thread"`` (a uvicorn thread in this process) or ``"process"`` (a child
             process, so benchmarks do not share a CPU-bound interpreter with the server).
+        start_days_ago: start the emulator's clock this many days before the wall clock
+            (before seeding), to let time pass up to today with ``advance``; refused
+            (:class:`~plabdata.errors.Conflict`) when ``db`` holds data.
 
     Yields:
         The handle: URL, credentials, ready-made ``settings`` and the control API.
@@ -257,6 +265,8 @@ def running(
             handle.set_faults(faults)
         if profile is not None:
             handle.set_profile(profile)
+        if start_days_ago is not None:
+            handle.set_clock(days_ago=start_days_ago)
         if seed and handle.stats()["members"] == 0:
             handle.seed(seed, random_seed)
         yield handle
@@ -276,21 +286,32 @@ def serve(
     profile: Profile | None = None,
     plugin_id: str | None = None,
     secret: str | None = None,
+    start_days_ago: float | None = None,
     echo: Callable[[str], None] = print,
 ) -> None:
     """Serve in the foreground until interrupted, after echoing ``export`` lines.
 
     ``seed`` members are added only when the store is empty, so restarting on the same
-    ``db`` neither duplicates data nor changes the printed credentials.
+    ``db`` neither duplicates data nor changes the printed credentials. ``start_days_ago``
+    starts the clock that many days before the wall clock, before seeding.
 
     Raises:
         OSError: the port is taken (raised before anything is printed).
+        ClockBackwards: ``start_days_ago`` is earlier than the clock of a ``db`` with data.
     """
     sock = bind_socket(host, port)
     state = EmulatorState(db=db, plugin_id=plugin_id, secret=secret, faults=faults, profile=profile)
     try:
+        if start_days_ago is not None:
+            state.clock.set(wall_clock_ms() - round(start_days_ago * DAY_MS))
         if seed and state.store.count_members() == 0:
-            seed_members(state.store, seed, random_seed=random_seed, plugin_id=state.plugin_id)
+            seed_members(
+                state.store,
+                seed,
+                random_seed=random_seed,
+                plugin_id=state.plugin_id,
+                now=state.clock.now_ms(),
+            )
         for line in settings_for(origin_of(sock), state.plugin_id, state.secret).export_lines():
             echo(line)
         server = _uvicorn_server(create_app(state=state))

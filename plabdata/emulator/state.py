@@ -1,4 +1,4 @@
-"""Everything one emulator instance holds: its identity, store, keys, faults and counters.
+"""Everything one emulator instance holds: its identity, store, clock, keys, faults, counters.
 
 The plugin id and admin secret are kept in the store, so a server restarted on the same
 database file answers to the same credentials unless new ones are given.
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from plabdata.config import Secret
+from plabdata.emulator.clock import Clock
 from plabdata.emulator.faults import FaultInjector, Faults
 from plabdata.emulator.keys import KeyRing
 from plabdata.emulator.profile import Profile
@@ -86,6 +87,8 @@ class EmulatorState:
         self.secret = Secret(secret_text)
         self._secret_bytes = secret_text.encode()
         self.keys = KeyRing(self.store)
+        #: The emulator's time (wall clock + a forward-only offset kept in the store).
+        self.clock = Clock(self.store)
         self.faults = FaultInjector(faults)
         self.profile = profile or Profile()
         self.counters = RequestCounters()
@@ -97,8 +100,10 @@ class EmulatorState:
         return hmac.compare_digest(candidate.encode(), self._secret_bytes)
 
     def reset(self) -> None:
-        """Forget all data and request counters; keep keys, credentials, faults and profile."""
+        """Forget all data and request counters and return to the wall clock; keep keys,
+        credentials, faults and profile."""
         self.store.reset()
+        self.clock.reload()
         self.counters = RequestCounters()
 
     def close(self) -> None:

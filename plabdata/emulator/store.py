@@ -304,6 +304,20 @@ class Store:
         )
         return [_member_from(row) for row in rows[:limit]], len(rows) > limit
 
+    def all_members(self) -> list[MemberRecord]:
+        """Every member, in id order (churn walks them all)."""
+        return [
+            _member_from(row)
+            for row in self._all(f"SELECT {_MEMBER_COLUMNS} FROM members ORDER BY id")
+        ]
+
+    def is_empty(self) -> bool:
+        """Whether the store holds no member and no event (the clock may then go back)."""
+        row = self._one(
+            "SELECT EXISTS (SELECT 1 FROM members) OR EXISTS (SELECT 1 FROM events) AS busy"
+        )
+        return row is None or not row["busy"]
+
     def count_members(self) -> int:
         """How many members are stored."""
         row = self._one("SELECT count(*) AS n FROM members")
@@ -362,6 +376,67 @@ class Store:
                 f"INSERT OR REPLACE INTO identities ({_IDENTITY_COLUMNS}) "
                 f"VALUES ({', '.join('?' * 9)})",
                 _identity_row(identity),
+            )
+
+    def all_identities(self) -> dict[str, list[IdentityRecord]]:
+        """Every identity, by member id."""
+        found: dict[str, list[IdentityRecord]] = {}
+        for row in self._all(
+            f"SELECT {_IDENTITY_COLUMNS} FROM identities ORDER BY member_id, provider"
+        ):
+            identity = _identity_from(row)
+            found.setdefault(identity.member_id, []).append(identity)
+        return found
+
+    def apply_churn(
+        self,
+        *,
+        new_members: list[MemberRecord],
+        new_identities: list[IdentityRecord],
+        changed_members: list[MemberRecord],
+        deleted_ids: list[str],
+        removed_identities: list[tuple[str, str]],
+        events: list[tuple[str | None, str, str | None, str | None, bool, int]],
+    ) -> None:
+        """One step of time passing, in one transaction (see ``plabdata.emulator.churn``)."""
+        with self._transaction() as db:
+            db.executemany(
+                f"INSERT INTO members ({_MEMBER_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                [_member_row(member) for member in new_members],
+            )
+            db.executemany(
+                "UPDATE members SET name = ?, given_name = ?, family_name = ?, metadata = ?, "
+                "plan = ?, is_verified = ?, updated_at_ms = ? WHERE id = ?",
+                [
+                    (
+                        m.name,
+                        m.given_name,
+                        m.family_name,
+                        json.dumps(m.metadata),
+                        m.plan,
+                        int(m.is_verified),
+                        m.updated_at_ms,
+                        m.id,
+                    )
+                    for m in changed_members
+                ],
+            )
+            db.executemany("DELETE FROM members WHERE id = ?", [(i,) for i in deleted_ids])
+            db.executemany(
+                "DELETE FROM identities WHERE member_id = ?", [(i,) for i in deleted_ids]
+            )
+            db.executemany(
+                "DELETE FROM identities WHERE member_id = ? AND provider = ?", removed_identities
+            )
+            db.executemany(
+                f"INSERT OR REPLACE INTO identities ({_IDENTITY_COLUMNS}) "
+                f"VALUES ({', '.join('?' * 9)})",
+                [_identity_row(identity) for identity in new_identities],
+            )
+            db.executemany(
+                "INSERT INTO events (member_id, source, country_code, subdivision_code, "
+                "is_in_quota, received_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                [(m, s, c, d, int(q), t) for m, s, c, d, q, t in events],
             )
 
     # -- events ---------------------------------------------------------------------------
@@ -437,9 +512,13 @@ class Store:
         }
 
     def reset(self) -> None:
-        """Delete every member, identity, event and seed counter; keep keys and settings."""
+        """Delete every member, identity, event, seed and churn counter and the clock's offset
+        (back to the wall clock); keep keys and settings."""
         with self._transaction() as db:
             db.execute("DELETE FROM members")
             db.execute("DELETE FROM identities")
             db.execute("DELETE FROM events")
-            db.execute("DELETE FROM meta WHERE key LIKE 'seed:%'")
+            db.execute(
+                "DELETE FROM meta WHERE key LIKE 'seed:%' OR key LIKE 'clock:%' "
+                "OR key LIKE 'churn:%'"
+            )

@@ -23,7 +23,8 @@ import pandas as pd
 import plabdata
 from benchmarks.common import LATENCY_MS, RATE_LIMIT, official_app, row, time_calls
 from plabdata.emulator import Faults, running
-from plabdata.members._apply import _Op, _verify, apply_plan
+from plabdata.members._apply import _verify, apply_plan
+from plabdata.members._apply_ops import _Op
 from plabdata.members._plan import plan_member_changes
 from plabdata.members._sheet import read_member_sheet
 

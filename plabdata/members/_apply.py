@@ -18,6 +18,9 @@ Result statuses: ``done``, ``in-doubt-resolved`` (an interrupted or unanswered r
 out to have been applied), ``failed`` (with the reason), ``stale``, ``skipped`` (unchanged rows,
 unsupported differences, members already gone), ``invalid`` (sheet rows that failed
 validation) and ``planned`` (dry run).
+
+This module runs the job (journal, ordering, read-back, the result table); each op's requests,
+and what an earlier run's journal entry means for it, are in :mod:`plabdata.members._apply_ops`.
 """
 
 from __future__ import annotations
@@ -25,33 +28,30 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from plabdata.client._core import AsyncAdmin
-from plabdata.client._records import Member
-from plabdata.client._retry import track
 from plabdata.client._sync import Admin
 from plabdata.config import Secret
-from plabdata.errors import ApiError, Conflict, NotFound, PlabdataError, PlanError
-from plabdata.jobs._journal import Journal, JournalEntry
+from plabdata.errors import PlabdataError, PlanError
+from plabdata.jobs._journal import Journal
 from plabdata.jobs._open import journal_path, open_journal
 from plabdata.jobs._outcomes import (
     MEMBER_APPLIED,
     MEMBER_FAILURES,
     MEMBER_PROBLEMS,
-    PENDING,
     MemberOutcome,
 )
 from plabdata.jobs._outputs import check_outputs
 from plabdata.jobs._progress import Progress, ProgressOption, open_progress
 from plabdata.jobs._runner import run_bounded
-from plabdata.members._plan import Plan, op_key_frame, targets
+from plabdata.members._apply_ops import _Op, run_op
+from plabdata.members._plan_object import Plan, op_key_frame, targets
 from plabdata.members._readback import Live, fetch_members
-from plabdata.members._sheet import TEXT_FIELDS, SheetResult
-from plabdata.members._targets import merged_metadata, mismatch, patch_for
+from plabdata.members._sheet import SheetResult
+from plabdata.members._targets import mismatch
 from plabdata.tables._keys import email_key
 
 RESULT_COLUMNS = {
@@ -66,43 +66,6 @@ RESULT_COLUMNS = {
     #: creates from a platform export: "reset-needed" / "oauth-only" (the plan's password_note).
     "note": "string",
 }
-_ALREADY_DONE = "already done by an earlier run (journal)"
-
-
-@dataclass
-class _Op:
-    """One create / update / delete and, once run, its outcome."""
-
-    kind: str
-    key: str
-    row: int | None
-    email: str | None
-    member_id: str | None
-    target: dict[str, Any]
-    expected_ms: int | None
-    password_source: str | None
-    note: str | None = None
-    previous: JournalEntry | None = None
-    status: str = MemberOutcome.FAILED
-    http_status: int | None = None
-    error: str | None = None
-    attempts: int = 0
-
-    def detail(self) -> dict[str, Any]:
-        return {"op": self.kind, "row": self.row, "email": self.email}
-
-    def result(self) -> dict[str, Any]:
-        return {
-            "row": self.row,
-            "op": self.kind,
-            "email": self.email,
-            "member_id": self.member_id,
-            "status": self.status,
-            "http_status": self.http_status,
-            "error": self.error,
-            "attempts": self.attempts,
-            "note": self.note,
-        }
 
 
 def apply_plan(
@@ -293,7 +256,7 @@ async def _apply(
         ):
             async for _ in run_bounded(
                 _begin(batches, journal),
-                lambda op: _run(aio, op, plan, live),
+                lambda op: run_op(aio, op, live, lambda: _password(plan, op)),
                 concurrency=concurrency,
                 on_result=lambda op, r: _finish(op, r, journal, bar),
             ):
@@ -357,117 +320,11 @@ def _finish(op: _Op, outcome: object, journal: Journal | None, bar: Progress) ->
         )
 
 
-async def _run(aio: AsyncAdmin, op: _Op, plan: Plan, live: Live[_Op]) -> None:
-    with track() as trace:
-        try:
-            member = None if op.kind == "create" else await live.member(op.member_id or "")
-            if op.kind == "create":
-                await _create(aio, op, plan)
-            elif op.kind == "update":
-                await _update(aio, op, member)
-            else:
-                await _delete(aio, op, member)
-            if op.status == MemberOutcome.DONE and trace.in_doubt_resolved:
-                op.status = MemberOutcome.IN_DOUBT_RESOLVED
-        except PlabdataError as exc:
-            op.status = MemberOutcome.FAILED
-            op.error = str(exc)
-            op.http_status = exc.status if isinstance(exc, ApiError) else trace.last_status
-        finally:
-            op.attempts = trace.attempts
-            if op.http_status is None:
-                op.http_status = trace.last_status
-
-
-async def _create(aio: AsyncAdmin, op: _Op, plan: Plan) -> None:
-    email = op.email or ""
-    interrupted = op.previous is not None and op.previous.status in (PENDING, MemberOutcome.FAILED)
-    member = await aio.get_member_by_email(email) if interrupted or _journaled_done(op) else None
-    resolved = member is not None
-    if member is None:
-        metadata = merged_metadata(op.target, {})
-        verified = op.target.get("is_verified")
-        password = plan.passwords.get(email) if op.password_source == "sheet" else None
-        try:
-            member = await aio.create_member(
-                email,
-                password or Secret(secrets.token_urlsafe(24)),
-                is_verified=None if verified is None else bool(verified),
-                metadata=metadata or None,
-            )
-        except Conflict:
-            op.status = MemberOutcome.STALE
-            op.error = (
-                "a member with this email exists already (created after the plan was "
-                "made): plan again"
-            )
-            return
-    op.member_id = member.id
-    patch = (
-        patch_for(member, op.target)
-        if resolved
-        else {f: op.target[f] for f in TEXT_FIELDS if f in op.target}
-    )
-    if patch:
-        await aio.update_member(member.id, **patch)
-    if resolved and _journaled_done(op):
-        op.status, op.error = MemberOutcome.DONE, _ALREADY_DONE
-    else:
-        op.status = MemberOutcome.IN_DOUBT_RESOLVED if resolved else MemberOutcome.DONE
-
-
-async def _update(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
-    if member is None:
-        op.status, op.error = MemberOutcome.STALE, "the member no longer exists"
-        return
-    patch = patch_for(member, op.target)
-    if not patch:
-        _already_there(op, "already matches the plan")
-        return
-    if op.expected_ms is not None and member.updated_at_ms != op.expected_ms:
-        op.status = MemberOutcome.STALE
-        op.error = (
-            f"changed since the plan was made (updated "
-            f"{pd.Timestamp(member.updated_at_ms, unit='ms', tz='UTC')}): plan again"
-        )
-        return
-    await aio.update_member(member.id, **patch)
-    op.status = MemberOutcome.DONE
-
-
-def _journaled_done(op: _Op) -> bool:
-    """The journal holds this op as applied by an earlier run."""
-    return op.previous is not None and op.previous.status in (
-        *MEMBER_APPLIED,
-        MemberOutcome.SKIPPED,
-    )
-
-
-def _already_there(op: _Op, reason: str) -> None:
-    """The server already holds the op's target: ours if the op was left pending, done if
-    the journal says an earlier run applied it, else nothing to do."""
-    if op.previous is not None and op.previous.status == PENDING:
-        op.status, op.error = MemberOutcome.IN_DOUBT_RESOLVED, None
-    elif op.previous is not None and op.previous.status in MEMBER_APPLIED:
-        op.status, op.error = MemberOutcome.DONE, _ALREADY_DONE
-    else:
-        op.status, op.error = MemberOutcome.SKIPPED, reason
-
-
-async def _delete(aio: AsyncAdmin, op: _Op, member: Member | None) -> None:
-    if member is None:
-        _already_there(op, "already deleted")
-        return
-    if op.expected_ms is not None and member.updated_at_ms != op.expected_ms:
-        op.status = MemberOutcome.STALE
-        op.error = "changed since the plan was made: not deleted; plan again"
-        return
-    try:
-        await aio.delete_member(member.id)
-    except NotFound:
-        op.status, op.error = MemberOutcome.SKIPPED, "already deleted"
-        return
-    op.status = MemberOutcome.DONE
+def _password(plan: Plan, op: _Op) -> Secret:
+    """The password a create sends: the sheet's, else a strong random one, made here and sent
+    once (never stored, logged or shown)."""
+    given = plan.passwords.get(op.email or "") if op.password_source == "sheet" else None
+    return given or Secret(secrets.token_urlsafe(24))
 
 
 # ---------------------------------------------------------------------------- reading back

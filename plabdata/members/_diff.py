@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from plabdata.errors import PlanError
-from plabdata.members._sheet import TEXT_FIELDS
+from plabdata.members._sheet_checks import TEXT_FIELDS
 from plabdata.tables._keys import email_keys
 
 _TRUE = {"true", "yes", "y", "t", "1", "x"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from plabdata.client._records import Member
-from plabdata.members._sheet import TEXT_FIELDS
+from plabdata.members._sheet_checks import TEXT_FIELDS
 
 
 def merged_metadata(target: dict[str, Any], current: dict[str, str]) -> dict[str, str]:

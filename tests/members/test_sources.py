@@ -26,7 +26,8 @@ from plabdata.errors import ValidationError
 from plabdata.members._apply import apply_plan
 from plabdata.members._loaders import load_members
 from plabdata.members._plan import Plan, plan_member_changes
-from plabdata.members._sheet import _all_plain, _plain_email, read_member_sheet
+from plabdata.members._sheet import read_member_sheet
+from plabdata.members._sheet_checks import _all_plain, _plain_email
 from plabdata.members._sources._common import iso_times, metadata_text
 from plabdata.members._sources._files import read_ndjson
 from plabdata.members._sources._firebase import CSV_COLUMNS

@@ -123,9 +123,12 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """The candidate delimiter that splits the header line into the most fields."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    counts = {d: len(next(csv.reader([first], delimiter=d))) for d in _DELIMITERS}
+    """The candidate delimiter that splits one of the first lines into the most fields (the
+    header is not always the first line: exports often start with a title row)."""
+    head = [line for line in text.splitlines()[:50] if line.strip()][:10] or [""]
+    counts = {
+        d: max(len(next(csv.reader([line], delimiter=d))) for line in head) for d in _DELIMITERS
+    }
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 1 else ","
 

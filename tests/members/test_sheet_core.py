@@ -218,3 +218,16 @@ def test_an_xlsx_issue_names_its_row_and_the_column_as_written(tmp_path: Path) -
         "First name": "given_name",
         "Password": "password",
     }
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_title_row_above_the_header_does_not_hide_the_delimiter(
+    tmp_path: Path, delimiter: str
+) -> None:
+    path = tmp_path / "members.csv"
+    lines = ["Members export, December", delimiter.join(["email", "given_name", "family_name"])]
+    lines.append(delimiter.join(["ada@example.com", "Ada", "Lovelace, Countess"]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = read_member_sheet(path)
+    assert result.rows["email"].tolist() == ["ada@example.com"]
+    assert result.rows["family_name"].tolist() == ["Lovelace, Countess"]

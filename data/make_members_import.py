@@ -1,4 +1,4 @@
-"""Write ``data/members_import.xlsx`` and ``data/members_import.csv``: a realistic member sheet.
+"""Write ``plabdata/samples/members_import.xlsx`` and ``members_import.csv``: a realistic member sheet.
 
 The sheet is written against the emulator's demo seed of 500 members (``running(seed=500)``),
 as an operator's CRM export would be: ~300 rows mixing
@@ -32,6 +32,8 @@ from plabdata.emulator import running
 from plabdata.members._loaders import load_members
 
 HERE = Path(__file__).resolve().parent
+#: The shipped samples live in the package (read with importlib.resources).
+SAMPLES = HERE.parent / "plabdata" / "samples"
 HEADERS = [
     "E-mail",
     "First name",
@@ -183,7 +185,7 @@ def build_rows(current: pd.DataFrame, seed: int = 2026) -> list[list[str]]:
     return rows
 
 
-def write(rows: list[list[str]], directory: Path = HERE) -> tuple[Path, Path]:
+def write(rows: list[list[str]], directory: Path = SAMPLES) -> tuple[Path, Path]:
     """Write the CSV (UTF-8) and the XLSX (sheet "Members", then a "README" sheet)."""
     csv_path, xlsx_path = directory / "members_import.csv", directory / "members_import.xlsx"
     with csv_path.open("w", encoding="utf-8", newline="") as handle:

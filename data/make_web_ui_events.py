@@ -1,4 +1,4 @@
-"""Write data/web_ui_events.parquet and data/web_ui_events.csv: a web UI's exported access log.
+"""Write plabdata/samples/web_ui_events.parquet and data/web_ui_events.csv: a web UI's exported access log.
 
 30,000 usage rows over three weeks of October 2026 by the emulator's demo members (the first
 200 of random seed 0, so any emulator started with ``seed >= 200`` knows every email), with a
@@ -28,6 +28,8 @@ from plabdata.emulator.seed import generate
 ROWS = 30_000
 MEMBERS = 200
 HERE = Path(__file__).resolve().parent
+#: The shipped sample lives in the package; the CSV copy stays here, for the tests.
+SAMPLES = HERE.parent / "plabdata" / "samples"
 START = datetime(2026, 10, 5, tzinfo=UTC)
 DAYS = 21
 
@@ -110,8 +112,8 @@ def main() -> None:
     table = table.set_column(
         0, "timestamp", pa.array(stamps.astype("datetime64[ms, UTC]"), pa.timestamp("ms", "UTC"))
     )
-    pq.write_table(table, HERE / "web_ui_events.parquet", compression="zstd")
-    print(f"wrote {len(frame):,} rows to data/web_ui_events.csv and data/web_ui_events.parquet")
+    pq.write_table(table, SAMPLES / "web_ui_events.parquet", compression="zstd")
+    print(f"wrote {len(frame):,} rows to data/web_ui_events.csv and plabdata/samples/web_ui_events.parquet")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ logs — against PluginLab's real API or the bundled emulator (``plabdata.emulat
 
 from typing import TYPE_CHECKING, Any
 
+from plabdata._version import __version__ as __version__
 from plabdata.auth._tokens import (
     TokenPayload,
     TokenUser,
@@ -72,16 +73,16 @@ from plabdata.members._loaders import (
     load_quota_usage,
 )
 from plabdata.members._plan import Plan, plan_member_changes
-from plabdata.members._sheet import PASSWORD_NOTES, SheetResult, read_member_sheet
+from plabdata.members._sheet import SheetResult, read_member_sheet
+from plabdata.members._sheet_checks import PASSWORD_NOTES
 from plabdata.members._snapshots import SnapshotResult, snapshot_member_base, write_snapshot
 from plabdata.members._sources import SOURCES as EXPORT_SOURCES
 from plabdata.members._store import default_snapshot_store, list_snapshots, read_snapshot
 from plabdata.members._timeline import cohort_retention, member_timeline, plan_transitions
 from plabdata.tables._export import export_frame
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "DEMO_PLAN_NAMES",
     "EXPORT_SOURCES",
     "PASSWORD_NOTES",
     "UPLOAD_TIME_NOTE",
@@ -148,6 +149,8 @@ __all__ = [
     "member_changes",
     "member_explorer",
     "member_timeline",
+    "notebook_admin",
+    "notebook_journal",
     "parse_webhook",
     "plan_member_changes",
     "plan_preview",
@@ -157,6 +160,7 @@ __all__ = [
     "read_member_sheet",
     "read_snapshot",
     "refresh_identities",
+    "sample_path",
     "sign_webhook",
     "snapshot_member_base",
     "validate_events",
@@ -168,14 +172,21 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from plabdata.demo import PLAN_NAMES as DEMO_PLAN_NAMES
+    from plabdata.demo import notebook_admin, notebook_journal, sample_path
     from plabdata.widgets import member_explorer, plan_preview
     from plabdata.widgets.report import write_report
 
-# The widgets pull in ipywidgets and matplotlib (~0.4 s): imported on first use only.
+# Imported on first use only: the widgets pull in ipywidgets and matplotlib (~0.4 s), the
+# notebooks' helpers the emulator too. Public name -> (module, name there).
 _LAZY = {
-    "member_explorer": "plabdata.widgets",
-    "plan_preview": "plabdata.widgets",
-    "write_report": "plabdata.widgets.report",
+    "DEMO_PLAN_NAMES": ("plabdata.demo", "PLAN_NAMES"),
+    "member_explorer": ("plabdata.widgets", "member_explorer"),
+    "notebook_admin": ("plabdata.demo", "notebook_admin"),
+    "notebook_journal": ("plabdata.demo", "notebook_journal"),
+    "plan_preview": ("plabdata.widgets", "plan_preview"),
+    "sample_path": ("plabdata.demo", "sample_path"),
+    "write_report": ("plabdata.widgets.report", "write_report"),
 }
 
 
@@ -183,5 +194,6 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'plabdata' has no attribute {name!r}")

@@ -32,6 +32,7 @@ from plabdata.members._apply import apply_plan
 from plabdata.members._loaders import load_member_base, load_members
 from plabdata.members._plan import plan_member_changes
 from plabdata.members._sheet import read_member_sheet
+from plabdata.samples import packaged_sample
 from plabdata.tables._export import export_frame
 from plabdata.widgets.charts import figure_png, member_counts, members_chart, quota_impact_chart
 
@@ -40,11 +41,11 @@ __all__ = [
     "PLAN_NAMES",
     "SAMPLE_WINDOW",
     "DemoResult",
-    "data_path",
     "emulator_admin",
     "notebook_admin",
     "notebook_journal",
     "run_demo",
+    "sample_path",
 ]
 
 #: Demo members the embedded emulator starts with (the sample files are made for this seed).
@@ -64,26 +65,21 @@ NEAR_QUOTA = 0.8
 Echo = Callable[[str], None]
 
 
-def data_path(name: str) -> Path:
-    """A sample file of the repository's ``data/`` folder, found from the working directory
-    (the repository root or ``notebooks/``) or from the package's own checkout.
+def sample_path(name: str) -> Path:
+    """A sample file a notebook or the demo reads: a copy of that name in the working folder
+    wins (``plabdata notebooks DIR`` writes one next to the notebooks, to edit at will), else
+    the sample shipped inside plabdata (:mod:`plabdata.samples`).
 
     Raises:
-        FileNotFoundError: no ``data/<name>`` in any of those places.
+        FileNotFoundError: neither exists (the message lists the shipped samples).
 
     Example:
-        >>> sheet = read_member_sheet(data_path("members_import.xlsx"))
+        >>> sheet = read_member_sheet(sample_path("members_import.xlsx"))
     """
-    here = Path.cwd()
-    candidates = [here / "data", here.parent / "data", Path(__file__).resolve().parents[1] / "data"]
-    for folder in candidates:
-        if (folder / name).is_file():
-            return folder / name
-    looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
-    raise FileNotFoundError(
-        f"sample file {name!r} not found in: {looked} (the samples ship "
-        "with the repository, not with the installed package)"
-    )
+    local = Path.cwd() / name
+    if local.is_file():
+        return local
+    return packaged_sample(name)
 
 
 def emulator_admin(emulator: EmulatorHandle) -> Admin:
@@ -211,8 +207,8 @@ def run_demo(
         real: use the API the ``PLUGINLAB_*`` environment points at instead of the emulator.
         apply: with ``real``, really import the sheet and upload the events (otherwise a
             plan and a dry run only). The emulator always applies.
-        sheet: the member sheet to import (default: the sample ``data/members_import.xlsx``).
-        events: the logs to backfill (default: three days of ``data/web_ui_events.parquet``).
+        sheet: the member sheet to import (default: the shipped sample ``members_import.xlsx``).
+        events: the logs to backfill (default: three days of the shipped ``web_ui_events.parquet``).
         echo: where the summary lines go.
 
     Returns:
@@ -247,7 +243,7 @@ def run_demo(
         report.line(f"outputs: {out}/")
         members = _explore(admin, out, report)
         _import_members(
-            admin, sheet or data_path(SAMPLE_SHEET), members, out, journals, writes, report
+            admin, sheet or packaged_sample(SAMPLE_SHEET), members, out, journals, writes, report
         )
         _backfill(admin, events, out, journals, writes, report)
     if real and writes:
@@ -387,7 +383,7 @@ def _backfill(
     writes: bool,
     report: _Report,
 ) -> None:
-    logs = events or data_path(SAMPLE_EVENTS)
+    logs = events or packaged_sample(SAMPLE_EVENTS)
     since, until = (None, None) if events is not None else SAMPLE_WINDOW
     window = f" from {since} to {until}" if since else ""
     with report.step(f"3/3 Backfill: usage events from {logs.name}{window}"):

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from plabdata import demo
 from plabdata.cli import main
 from plabdata.config import ENV_PLUGIN_ID, ENV_SECRET
-from plabdata.demo import data_path, notebook_admin, notebook_journal
+from plabdata.demo import notebook_admin, notebook_journal, sample_path
 from plabdata.emulator import EmulatorHandle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,15 +213,21 @@ def test_notebook_admin_uses_the_api_the_environment_names(
     assert os.environ[ENV_PLUGIN_ID] == emu.plugin_id
 
 
-def test_data_path_from_the_root_from_notebooks_and_from_elsewhere(
+def test_sample_path_prefers_a_copy_in_the_working_folder_then_the_shipped_sample(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    expected = (ROOT / "data" / "members_import.xlsx").resolve()
-    for where in (ROOT, ROOT / "notebooks", tmp_path):
+    shipped = (ROOT / "plabdata" / "samples" / "members_import.xlsx").resolve()
+    for where in (ROOT, ROOT / "plabdata" / "notebooks", tmp_path):
         monkeypatch.chdir(where)
-        assert data_path("members_import.xlsx").resolve() == expected
-    with pytest.raises(FileNotFoundError, match=r"no_such_file\.csv"):
-        data_path("no_such_file.csv")
+        assert sample_path("members_import.xlsx").resolve() == shipped
+    # A copy next to the notebook (what `plabdata notebooks` writes) wins: the user edits it.
+    (tmp_path / "members_import.xlsx").write_bytes(b"edited")
+    assert sample_path("members_import.xlsx") == tmp_path / "members_import.xlsx"
+    assert sample_path("exports/auth0_users.ndjson").name == "auth0_users.ndjson"
+    with pytest.raises(FileNotFoundError, match=r"no_such_file\.csv.*members_import\.xlsx"):
+        sample_path("no_such_file.csv")
+    with pytest.raises(FileNotFoundError):
+        sample_path("__init__.py")  # the package's code is not a sample
 
 
 def test_the_readme_names_only_what_exists() -> None:

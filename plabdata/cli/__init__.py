@@ -7,6 +7,7 @@ from plabdata.cli import events as _events  # noqa: F401
 from plabdata.cli import journal as _journal  # noqa: F401
 from plabdata.cli import members as _members  # noqa: F401
 from plabdata.cli import members_import as _members_import  # noqa: F401
+from plabdata.cli import notebooks as _notebooks  # noqa: F401
 from plabdata.cli import tokens as _tokens  # noqa: F401
 from plabdata.cli._base import main
 

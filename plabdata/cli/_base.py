@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from plabdata._version import __version__
 from plabdata.errors import ConfigError, PlabdataError, ValidationError
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="plabdata")
+@click.version_option(__version__, prog_name="plabdata")
 def main() -> None:
     """plabdata: explore, bulk-sync and backfill a PluginLab plugin's member base.
 

@@ -40,12 +40,12 @@ from plabdata.cli._base import errors_to_exit, main
 @click.option(
     "--sheet",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Member sheet to import (default: data/members_import.xlsx).",
+    help="Member sheet to import (default: the shipped sample members_import.xlsx).",
 )
 @click.option(
     "--events",
     type=click.Path(exists=True, path_type=Path),
-    help="Logs to backfill (default: three days of data/web_ui_events.parquet).",
+    help="Logs to backfill (default: three days of the shipped sample web_ui_events.parquet).",
 )
 @errors_to_exit
 def demo(

@@ -20,6 +20,7 @@ from plabdata.events._read import (
 )
 
 DATA = Path(__file__).resolve().parents[2] / "data"
+SAMPLES = Path(__file__).resolve().parents[2] / "plabdata" / "samples"
 
 
 def _log(n: int) -> pd.DataFrame:
@@ -107,7 +108,7 @@ def test_row_counts_for_the_eta(tmp_path: Path) -> None:
     (tmp_path / "no_newline.csv").write_text("a,b\n1,2\n3,4")
     counts = {p.name: count_rows(resolve_sources(p)[0]) for p in sorted(tmp_path.iterdir())}
     assert counts == {"a.csv": 123, "a.parquet": 123, "no_newline.csv": 2}
-    assert count_rows(resolve_sources(DATA / "web_ui_events.parquet")[0]) == 30_000
+    assert count_rows(resolve_sources(SAMPLES / "web_ui_events.parquet")[0]) == 30_000
 
 
 def test_whole_file_problems_are_one_clear_error(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from plabdata.members._plan import Plan, plan_member_changes
 from plabdata.members._sheet import read_member_sheet
 
 DATA = Path(__file__).resolve().parents[2] / "data"
+SAMPLES = Path(__file__).resolve().parents[2] / "plabdata" / "samples"
 FIELDS = ("name", "given_name", "family_name")
 EMAILS = [f"user{i}@example.com" for i in range(10)]
 
@@ -336,7 +337,7 @@ def _env(emu: EmulatorHandle) -> dict[str, str]:
 def test_cli_plans_applies_and_then_has_nothing_to_do(emu: EmulatorHandle, tmp_path: Path) -> None:
     emu.seed(500, random_seed=0)
     sheet = tmp_path / "members_import.xlsx"
-    sheet.write_bytes((DATA / "members_import.xlsx").read_bytes())
+    sheet.write_bytes((SAMPLES / "members_import.xlsx").read_bytes())
     runner = CliRunner()
     env = _env(emu)
     shown = runner.invoke(main, ["members", "import", str(sheet), "--no-progress"], env=env)

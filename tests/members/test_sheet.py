@@ -16,6 +16,7 @@ from plabdata.members._readers import _quote_doubts
 from plabdata.members._sheet import read_member_sheet
 
 DATA = Path(__file__).resolve().parents[2] / "data"
+SAMPLES = Path(__file__).resolve().parents[2] / "plabdata" / "samples"
 BAD = DATA / "bad_sheets"
 PASSWORD = "correct-horse-battery"
 
@@ -326,8 +327,8 @@ def test_binary_and_missing_files_give_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_sample_sheet_has_its_few_bad_rows() -> None:
-    csv_result = read_member_sheet(DATA / "members_import.csv")
-    xlsx_result = read_member_sheet(DATA / "members_import.xlsx", sheet="Members")
+    csv_result = read_member_sheet(SAMPLES / "members_import.csv")
+    xlsx_result = read_member_sheet(SAMPLES / "members_import.xlsx", sheet="Members")
     assert csv_result.invalid_rows == xlsx_result.invalid_rows
     assert len(csv_result.invalid_rows) == 6 and len(csv_result.rows) == 301
     problems = " ".join(csv_result.errors["problem"])

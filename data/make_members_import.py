@@ -1,4 +1,5 @@
-"""Write ``plabdata/samples/members_import.xlsx`` and ``members_import.csv``: a realistic member sheet.
+"""Write ``plabdata/samples/members_import.xlsx`` and ``members_import.csv``: a realistic member
+sheet.
 
 The sheet is written against the emulator's demo seed of 500 members (``running(seed=500)``),
 as an operator's CRM export would be: ~300 rows mixing

@@ -1,4 +1,5 @@
-"""Write plabdata/samples/web_ui_events.parquet and data/web_ui_events.csv: a web UI's exported access log.
+"""Write plabdata/samples/web_ui_events.parquet and data/web_ui_events.csv: a web UI's exported
+access log.
 
 30,000 usage rows over three weeks of October 2026 by the emulator's demo members (the first
 200 of random seed 0, so any emulator started with ``seed >= 200`` knows every email), with a
@@ -113,7 +114,10 @@ def main() -> None:
         0, "timestamp", pa.array(stamps.astype("datetime64[ms, UTC]"), pa.timestamp("ms", "UTC"))
     )
     pq.write_table(table, SAMPLES / "web_ui_events.parquet", compression="zstd")
-    print(f"wrote {len(frame):,} rows to data/web_ui_events.csv and plabdata/samples/web_ui_events.parquet")
+    print(
+        f"wrote {len(frame):,} rows to data/web_ui_events.csv and "
+        "plabdata/samples/web_ui_events.parquet"
+    )
 
 
 if __name__ == "__main__":

@@ -140,6 +140,7 @@ __all__ = [
     "default_snapshot_store",
     "export_frame",
     "failed_rows",
+    "growth_chart",
     "join_member_base",
     "list_snapshots",
     "load_identities",
@@ -155,12 +156,16 @@ __all__ = [
     "plan_member_changes",
     "plan_preview",
     "plan_transitions",
+    "plan_transitions_chart",
+    "plans_chart",
     "quota_impact",
     "read_events",
     "read_member_sheet",
     "read_snapshot",
     "refresh_identities",
+    "retention_chart",
     "sample_path",
+    "sign_in_methods_chart",
     "sign_webhook",
     "snapshot_member_base",
     "validate_events",
@@ -175,17 +180,29 @@ if TYPE_CHECKING:
     from plabdata.demo import PLAN_NAMES as DEMO_PLAN_NAMES
     from plabdata.demo import notebook_admin, notebook_journal, sample_path
     from plabdata.widgets import member_explorer, plan_preview
+    from plabdata.widgets.history_charts import (
+        growth_chart,
+        plan_transitions_chart,
+        plans_chart,
+        retention_chart,
+        sign_in_methods_chart,
+    )
     from plabdata.widgets.report import write_report
 
 # Imported on first use only: the widgets pull in ipywidgets and matplotlib (~0.4 s), the
 # notebooks' helpers the emulator too. Public name -> (module, name there).
 _LAZY = {
     "DEMO_PLAN_NAMES": ("plabdata.demo", "PLAN_NAMES"),
+    "growth_chart": ("plabdata.widgets.history_charts", "growth_chart"),
     "member_explorer": ("plabdata.widgets", "member_explorer"),
     "notebook_admin": ("plabdata.demo", "notebook_admin"),
     "notebook_journal": ("plabdata.demo", "notebook_journal"),
     "plan_preview": ("plabdata.widgets", "plan_preview"),
+    "plan_transitions_chart": ("plabdata.widgets.history_charts", "plan_transitions_chart"),
+    "plans_chart": ("plabdata.widgets.history_charts", "plans_chart"),
+    "retention_chart": ("plabdata.widgets.history_charts", "retention_chart"),
     "sample_path": ("plabdata.demo", "sample_path"),
+    "sign_in_methods_chart": ("plabdata.widgets.history_charts", "sign_in_methods_chart"),
     "write_report": ("plabdata.widgets.report", "write_report"),
 }
 

@@ -1,7 +1,8 @@
 """The one-command demo (``plabdata demo``) and the notebooks' connection helper.
 
 ``run_demo`` does the three jobs end to end — explore the member base, bulk-import a member
-sheet, backfill usage events from logs — against the embedded emulator with its demo data
+sheet, backfill usage events from logs — then builds weeks of member history and writes its
+HTML report, against the embedded emulator with its demo data
 (or, with ``real=True``, against the API the environment points at, writing nothing unless
 ``apply=True``), prints a short summary of each step and writes the outputs to one folder.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,12 +31,16 @@ from plabdata.events._backfill import backfill_events
 from plabdata.jobs._outcomes import MEMBER_FAILURES, EventOutcome
 from plabdata.jobs._places import default_journal
 from plabdata.members._apply import apply_plan
+from plabdata.members._history_build import build_history
 from plabdata.members._loaders import load_member_base, load_members
 from plabdata.members._plan import plan_member_changes
 from plabdata.members._sheet import read_member_sheet
+from plabdata.members._snapshots import write_snapshot
+from plabdata.members._store import METADATA_FILE
 from plabdata.samples import packaged_sample
 from plabdata.tables._export import export_frame
 from plabdata.widgets.charts import figure_png, member_counts, members_chart, quota_impact_chart
+from plabdata.widgets.report import write_report
 
 __all__ = [
     "DEMO_SEED",
@@ -61,6 +67,12 @@ SAMPLE_WINDOW = ("2026-10-05", "2026-10-08")
 EMULATOR_RATE = 2000.0
 #: A member is "near" their quota from this share of the limit.
 NEAR_QUOTA = 0.8
+#: The history step: weeks of churn on a fresh emulator base of this many demo members, one
+#: snapshot a week. Small, because each snapshot loads the whole base over HTTP (two calls
+#: a member, ~1 s for 100 members here): 5 snapshots of ~100 members and the report take
+#: ~6 s, 13 snapshots of 500 members over a minute.
+HISTORY_WEEKS = 4
+HISTORY_MEMBERS = 100
 
 Echo = Callable[[str], None]
 
@@ -199,7 +211,12 @@ def run_demo(
     events: Path | None = None,
     echo: Echo = print,
 ) -> DemoResult:
-    """Run the three jobs end to end and write their outputs to ``out``.
+    """Run the three jobs end to end, then the member history, and write the outputs to
+    ``out``.
+
+    The history step resets the embedded emulator (the three jobs are done with it) and
+    builds :data:`HISTORY_WEEKS` weeks of snapshots of a fresh base; against the real API
+    it adds one snapshot of the base step 1 loaded to ``out/snapshots`` (each run one more).
 
     Args:
         out: the output folder (created).
@@ -223,6 +240,7 @@ def run_demo(
     result = DemoResult(out)
     report = _Report(result, echo)
     writes = apply or not real
+    emulator: EmulatorHandle | None = None
     with contextlib.ExitStack() as stack:
         if real:
             admin = stack.enter_context(connect())
@@ -241,11 +259,13 @@ def run_demo(
             # The emulator's state dies with it, so its journals must too.
             journals = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="plabdata-")))
         report.line(f"outputs: {out}/")
+        explored_at = pd.Timestamp.now(tz="UTC")
         members = _explore(admin, out, report)
         _import_members(
             admin, sheet or packaged_sample(SAMPLE_SHEET), members, out, journals, writes, report
         )
         _backfill(admin, events, out, journals, writes, report)
+        _history(admin, emulator, members, explored_at, out, report)
     if real and writes:
         report.line()
         report.line(
@@ -273,7 +293,7 @@ def _share(part: int, whole: int) -> str:
 
 
 def _explore(admin: Admin, out: Path, report: _Report) -> pd.DataFrame:
-    with report.step("1/3 Explore: load the whole member base"):
+    with report.step("1/4 Explore: load the whole member base"):
         base = load_member_base(admin, plan_names=PLAN_NAMES, progress=False)
         n = len(base)
         plans = base["plan"].value_counts()
@@ -317,7 +337,7 @@ def _import_members(
     writes: bool,
     report: _Report,
 ) -> None:
-    with report.step(f"2/3 Bulk import: bring the members in line with {sheet_path.name}"):
+    with report.step(f"2/4 Bulk import: bring the members in line with {sheet_path.name}"):
         sheet = read_member_sheet(sheet_path)
         issues = report.wrote(export_frame(sheet.issues, out / "import_issues.csv"))
         warned = len(sheet.warnings)
@@ -386,7 +406,7 @@ def _backfill(
     logs = events or packaged_sample(SAMPLE_EVENTS)
     since, until = (None, None) if events is not None else SAMPLE_WINDOW
     window = f" from {since} to {until}" if since else ""
-    with report.step(f"3/3 Backfill: usage events from {logs.name}{window}"):
+    with report.step(f"3/4 Backfill: usage events from {logs.name}{window}"):
         journal = None if journals is None else journals / "events.journal"
         members = load_members(admin, progress=False)
         rejected = out / f"backfill_rejected{'.csv' if logs.suffix == '.csv' else '.parquet'}"
@@ -460,3 +480,54 @@ def _backfill(
         )
         if sent:
             report.result.problems.append(f"the backfill re-run sent {sent:,} events again")
+
+
+def _history(
+    admin: Admin,
+    emulator: EmulatorHandle | None,
+    base: pd.DataFrame,
+    explored_at: pd.Timestamp,
+    out: Path,
+    report: _Report,
+) -> None:
+    store = out / "snapshots"
+    html = out / "member_history.html"
+    if emulator is None:
+        with report.step("4/4 History: a snapshot of the member base, and the report"):
+            # The base step 1 loaded: loading it again would cost the real API as much again.
+            result = write_snapshot(
+                base,
+                store,
+                at=explored_at,
+                plugin_id=admin.settings.plugin_id,
+                plan_names=PLAN_NAMES,
+            )
+            write_report(store, html)
+            report.item(
+                f"snapshot {result.snapshot} of {result.members:,} members, "
+                f"{result.snapshots:,} in the store (→ {report.wrote(store)}/, "
+                f"{report.wrote(html)}; run again, or `plabdata members snapshot`, for more)"
+            )
+        return
+    with report.step(
+        f"4/4 History: {HISTORY_WEEKS} weeks of churn on {HISTORY_MEMBERS} fresh demo members"
+    ):
+        if (store / METADATA_FILE).is_file():
+            shutil.rmtree(store)  # the previous run's: another emulator, another plugin id
+        history = build_history(
+            emulator,
+            admin,
+            store,
+            weeks=HISTORY_WEEKS,
+            members=HISTORY_MEMBERS,
+            plan_names=PLAN_NAMES,
+        )
+        write_report(store, html)
+        first, last = history.snapshots[0], history.snapshots[-1]
+        joined = sum(week.get("signups", 0) for week in history.churn)
+        left = sum(week.get("deletions", 0) for week in history.churn)
+        report.item(
+            f"{len(history.snapshots)} weekly snapshots, {first.at:%Y-%m-%d} → "
+            f"{last.at:%Y-%m-%d}: {first.members:,} → {last.members:,} members (+{joined:,} "
+            f"joined, −{left:,} left) (→ {report.wrote(store)}/, {report.wrote(html)})"
+        )

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import plabdata
 from plabdata import demo
 from plabdata.cli import main
 from plabdata.config import ENV_PLUGIN_ID, ENV_SECRET
@@ -31,6 +32,8 @@ PROMISED = [
     "backfill_quota_impact.parquet",
     "backfill_quota_impact.png",
     "backfill_rows.parquet",
+    "snapshots",
+    "member_history.html",
     "summary.txt",
 ]
 
@@ -44,7 +47,7 @@ def _env_for(emu: EmulatorHandle) -> dict[str, str]:
     return dict(line.removeprefix("export ").split("=", 1) for line in lines)
 
 
-def test_demo_runs_the_three_jobs_and_writes_every_promised_file(tmp_path: Path) -> None:
+def test_demo_runs_the_jobs_and_writes_every_promised_file(tmp_path: Path) -> None:
     out = tmp_path / "demo out"
     run = subprocess.run(
         [sys.executable, "-c", "from plabdata.cli import main; main()", "demo", "--out", str(out)],
@@ -78,6 +81,17 @@ def test_demo_runs_the_three_jobs_and_writes_every_promised_file(tmp_path: Path)
     assert len(pd.read_parquet(out / "backfill_rejected.parquet")) == 8
     for png in ("members_by_plan_and_method.png", "backfill_quota_impact.png"):
         assert (out / png).read_bytes().startswith(PNG_MAGIC)
+    # The history step: weekly snapshots of a fresh emulator base, and the report of them.
+    weeks = demo.HISTORY_WEEKS
+    snapshots = plabdata.list_snapshots(out / "snapshots")
+    assert len(snapshots) == weeks + 1 and snapshots["members"].iloc[0] == demo.HISTORY_MEMBERS
+    gaps = snapshots["snapshot_at"].diff().dropna().dt.round("D").unique().tolist()
+    assert gaps == [pd.Timedelta(days=7)]
+    assert f"{weeks + 1} weekly snapshots, " in stdout
+    assert "(→ snapshots/, member_history.html)" in stdout
+    report = (out / "member_history.html").read_text(encoding="utf-8")
+    assert f"{weeks + 1} snapshots since" in report
+    assert report.count('src="data:image/png;base64,') == 6 and "http://" not in report
 
 
 def _own_files(tmp_path: Path, emails: list[str]) -> tuple[Path, Path]:
@@ -133,6 +147,9 @@ def test_demo_real_without_apply_writes_nothing_to_the_api(
     results = pd.read_parquet(out / "import_results.parquet")
     assert set(results.loc[results["op"].isin(["create", "update"]), "status"]) == {"planned"}
     assert not (out / "backfill_rows.parquet").exists()
+    # The history: one local snapshot of the base step 1 loaded (no extra request), reported.
+    assert plabdata.list_snapshots(out / "snapshots")["members"].tolist() == [40]
+    assert "One snapshot so far" in (out / "member_history.html").read_text(encoding="utf-8")
 
 
 def test_demo_real_with_apply_writes_once(

@@ -4,6 +4,7 @@
 from plabdata.cli import demo as _demo  # noqa: F401
 from plabdata.cli import emulator as _emulator  # noqa: F401
 from plabdata.cli import events as _events  # noqa: F401
+from plabdata.cli import history as _history  # noqa: F401
 from plabdata.cli import journal as _journal  # noqa: F401
 from plabdata.cli import members as _members  # noqa: F401
 from plabdata.cli import members_import as _members_import  # noqa: F401

@@ -1,5 +1,5 @@
-"""``plabdata demo``: the three jobs end to end, against the embedded emulator by default
-(a thin layer over :func:`plabdata.demo.run_demo`)."""
+"""``plabdata demo``: the three jobs and the member history end to end, against the embedded
+emulator by default (a thin layer over :func:`plabdata.demo.run_demo`)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ Plans are ordered by their limits (unlimited last): a move to a higher limit is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from os import PathLike
@@ -34,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from plabdata.members._align import align_ids
 from plabdata.members._store import AT_COLUMN, partitions, read_table, snapshot_id
 from plabdata.tables._dtypes import BOOLEAN, INT, STRING, TIMESTAMP
 
@@ -52,6 +54,7 @@ __all__ = [
     "member_changes",
     "plan_order",
     "plan_rank",
+    "read_ahead",
     "source_snapshots",
 ]
 
@@ -158,6 +161,25 @@ def _is_text(column: pd.Series) -> bool:
     return isinstance(column.dtype, pd.CategoricalDtype) or column.dtype == object
 
 
+def read_ahead(
+    snapshots: Sequence[SourceSnapshot], columns: Callable[[SourceSnapshot], Sequence[str]]
+) -> Iterator[tuple[SourceSnapshot, pa.Table]]:
+    """Each snapshot with its ``columns``, the next one read in a background thread while
+    the caller works on this one: Parquet decoding releases the GIL, so on two cores the
+    reading mostly hides behind the comparing (at most two snapshots read ahead in memory).
+    """
+    if not snapshots:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plabdata-read") as pool:
+        pending = pool.submit(snapshots[0].read, columns(snapshots[0]))
+        for position, snapshot in enumerate(snapshots):
+            table = pending.result()
+            if position + 1 < len(snapshots):
+                following = snapshots[position + 1]
+                pending = pool.submit(following.read, columns(following))
+            yield snapshot, table
+
+
 def as_time(value: When) -> pd.Timestamp | None:
     if value is None:
         return None
@@ -221,13 +243,18 @@ def _texts(column: pa.Array) -> list[str | None]:
     return [None if v is None else str(v) for v in column.to_pylist()]
 
 
+#: Change rows of one kind, as plain lists by column (``member_id``… ``direction``).
+Block = dict[str, list[object]]
+_BLOCK_COLUMNS = ("member_id", "email", "change", "before", "after", "direction")
+
+
 def _block(
     change: str,
     ids: pa.Table,
     before: Sequence[object] | None = None,
     after: Sequence[object] | None = None,
     direction: Sequence[object] | None = None,
-) -> pd.DataFrame:
+) -> Block:
     n = len(ids)
 
     def values(given: Sequence[object] | None) -> list[object]:
@@ -235,16 +262,14 @@ def _block(
             return [None] * n
         return list(given) * n if len(given) == 1 else list(given)
 
-    return pd.DataFrame(
-        {
-            "member_id": ids["member_id"].to_pylist(),
-            "email": ids["email"].to_pylist(),
-            "change": [change] * n,
-            "before": values(before),
-            "after": values(after),
-            "direction": values(direction),
-        }
-    )
+    return {
+        "member_id": ids["member_id"].to_pylist(),
+        "email": ids["email"].to_pylist(),
+        "change": [change] * n,
+        "before": values(before),
+        "after": values(after),
+        "direction": values(direction),
+    }
 
 
 def _rank(table: pa.Table) -> np.ndarray:
@@ -253,7 +278,7 @@ def _rank(table: pa.Table) -> np.ndarray:
     return np.where(unlimited, np.inf, limit.astype("float64"))
 
 
-def _provider_blocks(ids: pa.Table, old: pa.Array, new: pa.Array) -> list[pd.DataFrame]:
+def _provider_blocks(ids: pa.Table, old: pa.Array, new: pa.Array) -> list[Block]:
     """provider_added / provider_removed rows of the (few) members whose ``providers``
     text differs: plain Python over those rows only."""
     olds = [set(filter(None, (t or "").split(","))) for t in _texts(old)]
@@ -303,18 +328,24 @@ def _column(table: pa.Table, name: str) -> pa.Array:
     return pa.nulls(len(table), pa.string())
 
 
-def _pair_changes(before: pa.Table, after: pa.Table) -> list[pd.DataFrame]:
+def _pair_changes(before: pa.Table, after: pa.Table) -> list[Block]:
     """The changes from ``before`` to ``after`` (unique ``member_id`` in each)."""
-    b_ids, a_ids = _column(before, "member_id"), _column(after, "member_id")
-    position = pc.index_in(a_ids, value_set=b_ids)
-    joined = pc.is_null(position)
-    stay_after = pc.indices_nonzero(pc.invert(joined))
-    stay_before = pc.drop_null(position)
+    position = align_ids(_column(before, "member_id"), _column(after, "member_id"))
+    joined_rows = position < 0
+    joined, stay = pa.array(joined_rows), pa.array(~joined_rows)
     gone_mask = np.ones(len(before), dtype=bool)
-    gone_mask[stay_before.to_numpy(zero_copy_only=False)] = False
+    gone_mask[position[~joined_rows]] = False
     left = pa.array(gone_mask)
     has = set(before.column_names) & set(after.column_names)
-    b, a = before.take(stay_before), after.take(stay_after)
+    # ``before`` row for row with ``after`` (a joined member's row all nulls), so ``after`` is
+    # compared as it is; every change below is masked with ``stay``. Ids and emails come
+    # from ``after``: ``b`` goes without them.
+    compared = [c for c in before.column_names if c not in ("member_id", "email")]
+    b = before.select(compared).take(pa.array(position, mask=joined_rows))
+    a = after
+
+    def differs(column: str) -> pa.Array:
+        return pc.and_(_differs(_column(b, column), _column(a, column)), stay)
 
     def plans(table: pa.Table) -> list[str | None] | None:
         return _texts(_column(table, "plan")) if "plan" in has else None
@@ -322,7 +353,7 @@ def _pair_changes(before: pa.Table, after: pa.Table) -> list[pd.DataFrame]:
     arrived, gone = after.filter(joined), before.filter(left)
     blocks = [_block("joined", arrived, after=plans(arrived)), _block("left", gone, plans(gone))]
     if {"plan", "quota_usage_limit", "quota_is_unlimited"} <= has:
-        moved = _differs(_column(b, "plan"), _column(a, "plan"))
+        moved = differs("plan")
         old, new = b.filter(moved), a.filter(moved)
         old_rank, new_rank = _rank(old), _rank(new)
         direction = [
@@ -333,25 +364,25 @@ def _pair_changes(before: pa.Table, after: pa.Table) -> list[pd.DataFrame]:
     if "providers" in has:
         old_p = pc.fill_null(_column(b, "providers"), "")
         new_p = pc.fill_null(_column(a, "providers"), "")
-        changed = _differs(old_p, new_p)
+        changed = pc.and_(_differs(old_p, new_p), stay)
         blocks += _provider_blocks(a.filter(changed), old_p.filter(changed), new_p.filter(changed))
     if "is_verified" in has:
         old_v = pc.fill_null(_column(b, "is_verified"), False)
-        new_v = pc.fill_null(_column(a, "is_verified"), False)
+        new_v = pc.and_(pc.fill_null(_column(a, "is_verified"), False), stay)
         blocks.append(_block("verified", a.filter(pc.and_not(new_v, old_v)), ["no"], ["yes"]))
         blocks.append(_block("unverified", a.filter(pc.and_not(old_v, new_v)), ["yes"], ["no"]))
     names = [c for c in ("name", "given_name", "family_name") if c in has]
     if names:
-        renamed = _differs(_column(b, names[0]), _column(a, names[0]))
+        renamed = differs(names[0])
         for column in names[1:]:
-            renamed = pc.or_(renamed, _differs(_column(b, column), _column(a, column)))
+            renamed = pc.or_(renamed, differs(column))
         old, new = b.filter(renamed), a.filter(renamed)
         blocks.append(_block("name", new, _name(old), _name(new)))
     keys = sorted(
         {c for c in (*before.column_names, *after.column_names) if c.startswith("metadata.")}
     )
     if keys:
-        per_key = {k: _differs(_column(b, k), _column(a, k)) for k in keys}
+        per_key = {k: differs(k) for k in keys}
         edited = per_key[keys[0]]
         for key in keys[1:]:
             edited = pc.or_(edited, per_key[key])
@@ -370,23 +401,41 @@ def _pair_changes(before: pa.Table, after: pa.Table) -> list[pd.DataFrame]:
     return blocks
 
 
-def _typed_changes(
-    blocks: list[pd.DataFrame], before_at: pd.Timestamp | None, after_at: pd.Timestamp | None
-) -> pd.DataFrame:
-    kept = [b for b in blocks if len(b)]
-    frame = (
-        pd.concat(kept, ignore_index=True)
-        if kept
-        else pd.DataFrame({c: [] for c in CHANGE_COLUMNS if c not in ("before_at", "after_at")})
-    )
-    frame.insert(0, "after_at", after_at)
-    frame.insert(0, "before_at", before_at)
-    for name, dtype in CHANGE_COLUMNS.items():
-        if dtype is TIMESTAMP:
-            frame[name] = pd.to_datetime(frame[name], utc=True).astype(TIMESTAMP)
-        else:
-            frame[name] = frame[name].astype(dtype)
-    return frame.sort_values(["member_id", "change"], kind="stable", ignore_index=True)
+class _Collected:
+    """The change rows of consecutive snapshot pairs, kept as plain lists and typed and
+    sorted once at the end: a frame per block, or per pair, costs more than the comparing."""
+
+    def __init__(self) -> None:
+        self.columns: Block = {name: [] for name in _BLOCK_COLUMNS}
+        self.pairs: list[int] = []
+        self.times: list[tuple[pd.Timestamp | None, pd.Timestamp | None]] = []
+
+    def add(
+        self, blocks: list[Block], before_at: pd.Timestamp | None, after_at: pd.Timestamp | None
+    ) -> None:
+        pair = len(self.times)
+        self.times.append((before_at, after_at))
+        for block in blocks:
+            for name in _BLOCK_COLUMNS:
+                self.columns[name].extend(block[name])
+            self.pairs.extend([pair] * len(block["member_id"]))
+
+    def frame(self) -> pd.DataFrame:
+        """Columns and dtypes of :data:`CHANGE_COLUMNS`; pairs in order, then by member and
+        kind of change."""
+        pair = np.asarray(self.pairs, dtype=np.int64)
+
+        def times(side: int) -> pd.DatetimeIndex:
+            stamps = pd.DatetimeIndex([t[side] for t in self.times] or [], dtype=TIMESTAMP)
+            return stamps[pair]
+
+        rows = pd.DataFrame({name: self.columns[name] for name in _BLOCK_COLUMNS}, dtype=object)
+        frame = rows.astype({name: CHANGE_COLUMNS[name] for name in _BLOCK_COLUMNS})
+        frame.insert(0, "after_at", times(1))
+        frame.insert(0, "before_at", times(0))
+        frame.insert(0, "_pair", pair)
+        frame = frame.sort_values(["_pair", "member_id", "change"], kind="stable")
+        return frame.drop(columns="_pair").reset_index(drop=True)
 
 
 def _unique(table: pa.Table) -> pa.Table:
@@ -420,9 +469,13 @@ def changes_between(
     """
     old = _unique(_frame_reader(before)(None))
     new = _unique(_frame_reader(after)(None))
-    b_at = as_time(before_at) or _first_at(before)
-    a_at = as_time(after_at) or _first_at(after)
-    return _typed_changes(_pair_changes(old, new), b_at, a_at)
+    collected = _Collected()
+    collected.add(
+        _pair_changes(old, new),
+        as_time(before_at) or _first_at(before),
+        as_time(after_at) or _first_at(after),
+    )
+    return collected.frame()
 
 
 def _first_at(frame: pd.DataFrame) -> pd.Timestamp | None:
@@ -449,19 +502,15 @@ def member_changes(source: Source, *, since: When = None, until: When = None) ->
         >>> changes = member_changes(store, since="2026-11-01")
         >>> changes[changes.change == "plan"].groupby("direction", observed=True).size()
     """
-    frames = []
+    collected = _Collected()
     previous: tuple[pa.Table, pd.Timestamp] | None = None
-    for snapshot in between(source_snapshots(source), since, until):
-        # A store's snapshots hold each member once (write_snapshot refuses duplicates).
-        current = snapshot.read(_change_columns(snapshot))
+    chosen = between(source_snapshots(source), since, until)
+    # A store's snapshots hold each member once (write_snapshot refuses duplicates).
+    for snapshot, current in read_ahead(chosen, _change_columns):
         if previous is not None:
-            frames.append(
-                _typed_changes(_pair_changes(previous[0], current), previous[1], snapshot.at)
-            )
+            collected.add(_pair_changes(previous[0], current), previous[1], snapshot.at)
         previous = (current, snapshot.at)
-    if not frames:
-        return _typed_changes([], None, None)
-    return pd.concat(frames, ignore_index=True)
+    return collected.frame()
 
 
 def _change_columns(snapshot: SourceSnapshot) -> list[str]:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from plabdata.errors import ConfigError
+from plabdata.members._align import align_ids
 from plabdata.members._history import (
     JOINED,
     LEFT,
@@ -26,6 +27,7 @@ from plabdata.members._history import (
     as_time,
     between,
     plan_order,
+    read_ahead,
     source_snapshots,
 )
 from plabdata.members._store import AT_COLUMN
@@ -77,15 +79,15 @@ def member_timeline(source: Source, *, since: When = None, until: When = None) -
     """
     rows = []
     ranks: dict[str, float] = {}
-    previous: pa.ChunkedArray | None = None
-    for snapshot in between(source_snapshots(source), since, until):
-        table = snapshot.read(_TIMELINE_COLUMNS)
-        ids = table["member_id"]
+    previous: pa.Array | None = None
+    chosen = between(source_snapshots(source), since, until)
+    for snapshot, table in read_ahead(chosen, lambda _: _TIMELINE_COLUMNS):
+        ids = table["member_id"].combine_chunks()
         members = len(table)
         joined = left = 0
         if previous is not None:
-            joined = members - _true(pc.is_in(ids, value_set=previous.combine_chunks()))
-            left = len(previous) - _true(pc.is_in(previous, value_set=ids.combine_chunks()))
+            stayed = int((align_ids(previous, ids) >= 0).sum())  # ids are unique in each
+            joined, left = members - stayed, len(previous) - stayed
         previous = ids
         verified = _true(table["is_verified"])
         row: dict[str, object] = {

@@ -112,7 +112,11 @@ def test_churn_changes_the_member_base_like_a_live_plugin(
     emu: EmulatorHandle, api: httpx.Client, members_path: str
 ) -> None:
     before = set(emu.seed(500, random_seed=3))
-    moved = emu.advance(days=14, random_seed=1)  # two weeks: every kind of change shows
+    # Four weekly steps: every kind of change shows, and upgrades outnumber downgrades, for
+    # any plugin id (the session emulator's is random, and the member ids, hence the churn,
+    # follow it: two weeks had upgrades <= downgrades for 1 plugin id in 100, four weeks for
+    # none in 150).
+    moved = emu.advance(days=28, random_seed=1)
     counts = moved["churn"]
     for key in ("signups", "deletions", "upgrades", "verified", "events"):
         assert counts[key] > 0, (key, counts)
@@ -130,12 +134,14 @@ def test_churn_changes_the_member_base_like_a_live_plugin(
     ids = {m["id"] for m in after}
     # New members signed up inside the weeks that passed (not at their end); now and then
     # one has the email, hence the id, of a member deleted meanwhile: they came back.
+    # A member who signed up in one step and was deleted in a later one counts as a signup
+    # and as a deletion, and shows in neither list.
     joined = [m for m in after if m["createdAtMs"] >= moved["fromMs"]]
-    assert len(joined) == counts["signups"]
     assert all(m["createdAtMs"] < moved["nowMs"] for m in joined)
     assert len({m["createdAtMs"] for m in joined}) > 1
     came_back = [m for m in joined if m["id"] in before]
-    assert len(before - ids) + len(came_back) == counts["deletions"]
+    fleeting = counts["signups"] - len(joined)
+    assert 0 <= fleeting == counts["deletions"] - len(before - ids) - len(came_back)
     events = emu.events()
     recent = [e for e in events if e["receivedAtMs"] >= moved["fromMs"]]
     assert len(recent) == counts["events"]

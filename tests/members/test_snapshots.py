@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -200,6 +203,80 @@ def test_a_killed_snapshot_leaves_the_store_as_it_was(emu: EmulatorHandle, tmp_p
         result = plabdata.snapshot_member_base(admin, store)
     assert result.members == 30 and result.snapshots == 2
     assert not [p for p in store.iterdir() if p.name.startswith(".tmp-")]
+
+
+_BIG_WRITER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import pandas as pd
+    from plabdata.members._snapshots import write_snapshot
+    n = 200_000  # a ~4 MB file, written over a few hundred milliseconds
+    rng = np.random.default_rng(0)
+    base = pd.DataFrame({
+        "member_id": pd.array([f"mem_{i:040x}" for i in range(n)], dtype="string"),
+        "email": pd.array([f"user{i}@example.com" for i in range(n)], dtype="string"),
+        "name": pd.array([f"{x:032x}" for x in rng.integers(0, 2**62, n)], dtype="string"),
+        "quota_usage_count": rng.integers(0, 1000, n),
+    })
+    write_snapshot(base, sys.argv[1], at="2026-12-02T06:00:00Z", plugin_id="plg_test")
+    """
+)
+#: Bytes of the hidden file at which the writer is killed: its Parquet header only, then a
+#: quarter and a half of the way through (the file ends near 4 MB).
+_KILL_AT = (4, 1_000_000, 2_000_000)
+
+
+def test_a_writer_killed_mid_file_leaves_no_half_snapshot(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write_snapshot(_base(50), store, at="2026-11-25T06:00:00Z", plugin_id="plg_test")
+    before_files = {p: p.read_bytes() for p in _files(store)}
+    before = read_snapshot(store)
+    mid_write = 0
+    for kill_at in _KILL_AT:
+        child = subprocess.Popen([sys.executable, "-c", _BIG_WRITER, str(store)])
+        try:
+            deadline = time.monotonic() + 60
+            while not any(
+                p.stat().st_size >= kill_at for p in store.glob(".tmp-snapshot=*/part-0.parquet")
+            ):
+                assert child.poll() is None, "the writer ended before it was killed"
+                assert time.monotonic() < deadline, "the writer never started its file"
+                time.sleep(0.001)
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+        landed = [p for p in store.glob("snapshot=*") if p / "part-0.parquet" not in before_files]
+        if landed:
+            # The kill came after the rename (a loaded machine let the writer run on): then
+            # the snapshot is whole. Put the store back and count this run out.
+            assert len(landed) == 1 and pq.read_metadata(landed[0] / "part-0.parquet").num_rows
+            shutil.rmtree(landed[0])
+            continue
+        # Killed inside the file: what it left is hidden, and truncated (not even Parquet).
+        (leftover,) = store.glob(".tmp-snapshot=*/part-0.parquet")
+        with pytest.raises(pa.ArrowInvalid):
+            pq.ParquetFile(leftover)
+        mid_write += 1
+        # Every reader sees exactly the store as it was.
+        assert {p: p.read_bytes() for p in _files(store) if ".tmp-" not in str(p)} == before_files
+        assert list_snapshots(store)["members"].tolist() == [50]
+        pd.testing.assert_frame_equal(read_snapshot(store), before)
+        dataset = ds.dataset(store, format="parquet", partitioning="hive")
+        assert [Path(f).parent.name for f in dataset.files] == [_partition_of(before_files)]
+        assert dataset.count_rows() == 50
+    assert mid_write >= 2, f"only {mid_write} of {len(_KILL_AT)} kills landed mid-write"
+    # The next write clears the dead writers' leftovers and lands whole.
+    result = write_snapshot(_base(3), store, at="2026-12-03T06:00:00Z")
+    assert result.snapshots == 2
+    assert not [p for p in store.iterdir() if p.name.startswith(".tmp-")]
+
+
+def _partition_of(files: dict[Path, bytes]) -> str:
+    (part,) = [p for p in files if p.name == "part-0.parquet"]
+    return part.parent.name
 
 
 def _base(n: int) -> pd.DataFrame:

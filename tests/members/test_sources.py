@@ -434,3 +434,27 @@ def test_the_fast_path_over_a_column_matches_one_by_one() -> None:
     emails = ["ada@example.com", "bob.b@x.io", "c@host.local", "d--e@x.com", "a" * 65 + "@x.com"]
     assert [_plain_email(e) for e in emails] == [True, True, False, False, False]
     assert _all_plain(emails[:2]) and not _all_plain(emails[:3])
+
+
+def test_metadata_written_as_json_text_is_spread_into_keys_or_flagged(tmp_path: Path) -> None:
+    """Memberstack's Metadata cell (and Clerk's CSV metadata, Firebase's customAttributes)
+    is JSON text: each key becomes metadata, a cell that is not an object is a warning."""
+    path = tmp_path / "memberstack.csv"
+    rows = [
+        ["Member ID", "Email", "Verified", "Metadata"],
+        ["mem_sb_1", "ada@example.com", "true", '{"theme": "light", "seats": 2}'],
+        ["mem_sb_2", "grace@example.com", "true", "[1, 2]"],
+        ["mem_sb_3", "alan@example.com", "true", "{not json"],
+        ["mem_sb_4", "edsger@example.com", "true", ""],
+    ]
+    with path.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows(rows)
+    sheet = read_member_sheet(path, source="memberstack")
+    by_email = sheet.rows.set_index("email")
+    assert by_email.loc["ada@example.com", "metadata.app.theme"] == "light"
+    assert by_email.loc["ada@example.com", "metadata.app.seats"] == "2"
+    assert pd.isna(by_email.loc["grace@example.com", "metadata.app.theme"])
+    flagged = sheet.issues[sheet.issues["problem"].str.contains("not a JSON object")]
+    assert sorted(flagged["row"].tolist()) == [3, 4]
+    assert set(flagged["severity"]) == {"warning"}
+    assert len(sheet.rows) == 4  # a warning leaves the member in

@@ -18,19 +18,15 @@ The JSON is an array of Backend API ``User`` objects: ``id``, ``first_name``, ``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
-
-import pandas as pd
 
 from plabdata.members._readers import SheetSource
 from plabdata.members._sources._common import Mapper
 from plabdata.members._sources._files import (
     Records,
     Sniffed,
-    flatten,
     read_csv_export,
     read_json_document,
     read_ndjson,
@@ -127,24 +123,7 @@ def _metadata(m: Mapper, name: str, dest: str) -> None:
     if not m.records.has(name):
         m.metadata(f"{name}.", dest=dest)
         return
-    values = m.take(name)
-    assert values is not None
-    keys: dict[str, list[Any]] = {}
-    items = values.tolist()
-    for index, (row, text) in enumerate(zip(m.records.rows.tolist(), items, strict=True)):
-        if not isinstance(text, str) or not text.strip():
-            continue
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            m.issues.append((row, name, text[:80], "not a JSON object: left out", "warning"))
-            continue
-        for key, value in flatten(parsed).items():
-            keys.setdefault(key, [None] * len(items))[index] = value
-    for key, column in keys.items():
-        m.meta_value(f"{name}.{key}", f"metadata.{dest}{key}", pd.Series(column, dtype=object))
+    m.json_text_metadata(name, dest)
 
 
 def recognise(keys: set[str], sample: dict[str, object]) -> str | None:

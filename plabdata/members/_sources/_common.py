@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from plabdata.errors import ValidationError
-from plabdata.members._sources._files import Issue, Records
+from plabdata.members._sources._files import Issue, Records, flatten
 
 MAX_METADATA_CHARS = 2048
 #: ``column_map`` targets only a migration has (besides the sheet's fields).
@@ -162,6 +162,34 @@ class Mapper:
                 self.issues.append((row, header, _short(value), problem, _WARNING))
             out.append(text)
         self.put(header, target, out)
+
+    def json_text_metadata(
+        self, path: str, dest: str, what: str = "not a JSON object: left out"
+    ) -> None:
+        """A metadata object written as JSON text in one cell (a CSV export's
+        ``public_metadata``, Firebase's ``customAttributes``): each key as
+        ``metadata.<dest><key>``; a cell that is not a JSON object is a warning (``what``)."""
+        values = self.take(path)
+        if values is None:
+            return
+        keys: dict[str, list[Any]] = {}
+        items = values.tolist()
+        for index, (row, text) in enumerate(zip(self.records.rows.tolist(), items, strict=True)):
+            if not isinstance(text, str) or not text.strip():
+                continue
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                self.issues.append((row, path, text[:80], what, _WARNING))
+                continue
+            for key, value in flatten(parsed).items():
+                keys.setdefault(key, [None] * len(items))[index] = value
+        for key, column in keys.items():
+            self.meta_value(
+                f"{path}.{key}", f"metadata.{dest}{key}", pd.Series(column, dtype=object)
+            )
 
     def password_hash(self, *paths: str) -> None:
         """Users with a value in any of these fields had a password there (never read on)."""

@@ -13,17 +13,13 @@ The CSV has no header; its columns, by position, are :data:`CSV_COLUMNS`. The CL
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-
-import pandas as pd
 
 from plabdata.members._readers import SheetSource
 from plabdata.members._sources._common import Mapper
 from plabdata.members._sources._files import (
     Records,
     Sniffed,
-    flatten,
     read_headerless_csv,
     read_json_document,
     read_ndjson,
@@ -82,32 +78,12 @@ def mapper(records: Records) -> Mapper:
         m.had_social |= records.list_any(
             "providerUserInfo", "providerId", lambda v: isinstance(v, str) and v != "password"
         )
-    _claims(m, "Custom Attributes" if csv else "customAttributes")
+    m.json_text_metadata(
+        "Custom Attributes" if csv else "customAttributes",
+        "app.",
+        what="custom claims that are not a JSON object: left out",
+    )
     return m
-
-
-def _claims(m: Mapper, path: str) -> None:
-    """``customAttributes``: the custom claims, a JSON object written as text."""
-    values = m.take(path)
-    if values is None:
-        return
-    claims: dict[str, list[object]] = {}
-    items = values.tolist()
-    for index, (row, text) in enumerate(zip(m.records.rows.tolist(), items, strict=True)):
-        if not isinstance(text, str) or not text.strip():
-            continue
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            problem = "custom claims that are not a JSON object: left out"
-            m.issues.append((row, path, text[:80], problem, "warning"))
-            continue
-        for key, value in flatten(parsed).items():
-            claims.setdefault(key, [None] * len(items))[index] = value
-    for key, column in claims.items():
-        m.meta_value(f"{path}.{key}", f"metadata.app.{key}", pd.Series(column, dtype=object))
 
 
 def recognise(keys: set[str], sample: dict[str, object]) -> str | None:

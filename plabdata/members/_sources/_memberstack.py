@@ -16,19 +16,15 @@ Custom fields → ``metadata.<key>`` (``first-name``/``firstName`` and ``last-na
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
-
-import pandas as pd
 
 from plabdata.members._readers import SheetSource
 from plabdata.members._sources._common import Mapper
 from plabdata.members._sources._files import (
     Records,
     Sniffed,
-    flatten,
     read_csv_export,
     read_json_document,
     read_ndjson,
@@ -160,7 +156,7 @@ def _csv(m: Mapper) -> None:
                 values = values.map(_plan_text)
             m.meta_value(by_role[role], target, values)
     if "metadata" in by_role:
-        _json_metadata(m, by_role["metadata"])
+        m.json_text_metadata(by_role["metadata"], "app.")
     for role in ("json", "skip"):
         if role in by_role:
             m.take(by_role[role])
@@ -179,27 +175,6 @@ def _plan_text(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     return ",".join(p.strip() for p in value.split(",") if p.strip()) or None
-
-
-def _json_metadata(m: Mapper, name: str) -> None:
-    values = m.take(name)
-    assert values is not None
-    keys: dict[str, list[Any]] = {}
-    items = values.tolist()
-    for index, (row, text) in enumerate(zip(m.records.rows.tolist(), items, strict=True)):
-        if not isinstance(text, str) or not text.strip():
-            continue
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            m.issues.append((row, name, text[:80], "not a JSON object: left out", "warning"))
-            continue
-        for key, value in flatten(parsed).items():
-            keys.setdefault(key, [None] * len(items))[index] = value
-    for key, column in keys.items():
-        m.meta_value(f"{name}.{key}", f"metadata.app.{key}", pd.Series(column, dtype=object))
 
 
 def recognise(keys: set[str], sample: dict[str, object]) -> str | None:

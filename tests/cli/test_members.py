@@ -81,7 +81,14 @@ def test_refresh_identities_reports_reauth_needed(emu: EmulatorHandle, tmp_path:
     with plabdata.connect(emu.settings) as admin:
         identities = plabdata.load_identities(admin, progress=False)
     google = identities[identities["provider"] == "google"]["member_id"].tolist()
-    emu.set_identity(google[0], "google", accessTokenExpiresAtMs=0)
+    # Seeded refresh tokens are sometimes revoked or expired: make google[0]'s a good one.
+    emu.set_identity(
+        google[0],
+        "google",
+        accessTokenExpiresAtMs=0,
+        refreshTokenExpiresAtMs=4_102_444_800_000,
+        refreshTokenRevoked=False,
+    )
     emu.set_identity(google[1], "google", accessTokenExpiresAtMs=0, refreshTokenRevoked=True)
     out = tmp_path / "refresh.csv"
     code, output = _run(emu, "members", "refresh-identities", "--out", str(out), "--no-progress")

@@ -7,12 +7,16 @@ no faults and zeroed counters. Seed what the test needs (``emu.seed(n)``) or cre
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pluginlab_admin
 import pytest
 
 from plabdata.emulator import EmulatorHandle, Profile, running
 from plabdata.emulator import official_app as emulator_official_app
+from tests.chaos.tally import CHAOS_PROPERTY, summary_lines
+
+_chaos_runs: list[dict[str, Any]] = []
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +57,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="chaos suite: many seeds per job (tests/chaos; or PLABDATA_CHAOS_LONG=1)",
     )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Chaos runs' figures, from this process's tests or (under pytest-xdist) from a worker's.
+    if report.when == "call":
+        _chaos_runs.extend(v for k, v in report.user_properties if k == CHAOS_PROPERTY)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _chaos_runs:
+        terminalreporter.section("chaos runs")
+        for line in summary_lines(_chaos_runs):
+            terminalreporter.write_line(line)

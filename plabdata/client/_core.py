@@ -12,12 +12,14 @@ retry. The blocking facade over it is :class:`~plabdata.Admin`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import functools
 import itertools
 import logging
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -59,6 +61,11 @@ from plabdata.errors import (
 from plabdata.wire import PAGE_SIZE
 
 log = logging.getLogger("plabdata")
+#: Set while a cursor walk asks for its next page: every later page waits for that one, so it
+#: takes the next rate-limit slot ahead of the concurrent requests queued for theirs
+#: (:meth:`RateLimiter.acquire`'s ``urgent``). Per task, so a walk running beside the
+#: per-member calls of the same job speeds only itself.
+_WALKING: contextvars.ContextVar[bool] = contextvars.ContextVar("plabdata_walking", default=False)
 T = TypeVar("T")
 R = TypeVar("R")
 #: The in-doubt hook of a request: given the refusal a retry met (None before a retry), the
@@ -170,6 +177,8 @@ class AsyncAdmin:
         ]
         self._next_client = itertools.cycle(self._clients)
         self.requests_sent = 0
+        #: Seconds from send to answer, smoothed over recent requests (None before the first).
+        self.latency: float | None = None
         #: The page size walks ask for; lowered (once) when the server refuses a larger one.
         self.page_size = PAGE_SIZE
         # The largest size this server accepted after refusing one: never asked above again.
@@ -208,7 +217,7 @@ class AsyncAdmin:
     async def _send(self, method: str, url: str, body: Any = None) -> httpx.Response:
         """One attempt: pace, send within the deadline, map failures onto the exception tree."""
         path = urlsplit(url).path
-        await self.limiter.acquire()
+        await self.limiter.acquire(urgent=_WALKING.get())
         client = next(self._next_client)
         self.requests_sent += 1
         deadline = self.settings.timeout
@@ -216,7 +225,10 @@ class AsyncAdmin:
             # One total deadline, connect to last byte: httpx's own timeouts are per read,
             # which a server trickling one byte at a time never trips.
             async with asyncio.timeout(deadline):
+                sent_at = time.monotonic()
                 response = await client.request(method, url, json=body)
+                took = time.monotonic() - sent_at
+                self.latency = took if self.latency is None else 0.9 * self.latency + 0.1 * took
         except (httpx.TransportError, TimeoutError) as exc:
             note_attempt(None)
             kind, reason = _failure(exc, deadline)
@@ -338,6 +350,7 @@ class AsyncAdmin:
         pager = MemberPager(size if self._page_cap is None else min(size, self._page_cap))
         while pager.has_next:
             limit, cursor = pager.next_request()
+            walking = _WALKING.set(True)
             try:
                 page = await self.list_members_page(limit, cursor)
             except BadRequest as exc:
@@ -351,6 +364,8 @@ class AsyncAdmin:
                 self.page_size = min(self.page_size, smaller)
                 self._page_cap = smaller
                 continue
+            finally:
+                _WALKING.reset(walking)
             new = pager.update(page)
             yield MembersPage(items=new, total=page.total, next_page_token=page.next_page_token)
 

@@ -46,9 +46,18 @@ class RateLimiter:
         self._last_cut = -math.inf
         self._last_climb = clock()
 
-    async def acquire(self) -> None:
-        """Wait for this request's slot."""
+    async def acquire(self, *, urgent: bool = False) -> None:
+        """Wait for this request's slot.
+
+        ``urgent``: the next page of a cursor walk, which everything after it waits for. It goes
+        now, ahead of the requests already waiting their slots, and the queue's end moves one
+        slot later, so the rate over any second still holds (the queued requests already
+        have their times: for the next ``queue ÷ rate`` seconds one request more is in the
+        window — well inside any burst a server allows)."""
         now = self._clock()
+        if urgent:
+            self._next_slot = max(now, self._next_slot) + 1.0 / self.rate
+            return
         slot = max(now, self._next_slot)
         self._next_slot = slot + 1.0 / self.rate
         if slot > now:

@@ -1,8 +1,9 @@
 """Reading members back around an apply: before the writes (the members to update or delete,
 as they are now) and after them (the verify read-back).
 
-Both choose between one GET per member and one walk of every page by round trips: pages are
-sequential, GETs run ``concurrency`` at a time.
+Both choose between one GET per member and one walk of every page by the time each would take
+(:func:`prefer_walk`): pages are sequential, GETs run ``concurrency`` at a time, and both share
+the rate limit.
 
     >>> found = await fetch_members(aio, ["mem_…"], count=10_000, concurrency=8)
 """
@@ -31,10 +32,29 @@ class _HasMember(Protocol):
 Op = TypeVar("Op", bound=_HasMember)
 
 
+def prefer_walk(
+    aio: AsyncAdmin, count: int, wanted: int, concurrency: int, *, beside: int = 0
+) -> bool:
+    """Whether one walk of every page reads ``wanted`` members sooner than one GET each.
+
+    ``count`` members in all; ``beside`` other requests (the writes) share the rate limit with
+    the reads, which a walk overlaps. With the client's measured latency and rate, the times
+    compare as: walk ``max(pages × latency, (pages + beside) ÷ rate)``; GETs
+    ``max((wanted + beside) ÷ rate, wanted × latency ÷ concurrency)``. Before any answer has
+    been timed, round trips decide (pages against ``wanted ÷ concurrency``)."""
+    pages = math.ceil(max(count, 1) / aio.page_size)
+    latency, rate = aio.latency, aio.limiter.rate
+    if latency is None:
+        return pages < wanted / concurrency
+    walk = max(pages * latency, (pages + beside) / rate)
+    gets = max((wanted + beside) / rate, wanted * latency / concurrency)
+    return walk < gets
+
+
 class Live(Generic[Op]):
     """The members to update or delete, read just before: one walk of all pages in the
-    background when that is fewer round trips than one GET each (pages are sequential, GETs run
-    ``concurrency`` at a time), else a GET inside each op. Ops whose page has arrived are handed
+    background when :func:`prefer_walk` says it is sooner than one GET each, else a GET
+    inside each op. Ops whose page has arrived are handed
     out at once, so the walk overlaps the writes instead of preceding them."""
 
     def __init__(
@@ -44,7 +64,7 @@ class Live(Generic[Op]):
         self.found: dict[str, Member] = {}
         self.pages: asyncio.Queue[list[str] | None] = asyncio.Queue()
         self.failed: PlabdataError | None = None
-        walk = math.ceil(max(count, 1) / aio.page_size) < len(member_ids) / concurrency
+        walk = prefer_walk(aio, count, len(member_ids), concurrency, beside=len(member_ids))
         self.task = asyncio.ensure_future(self._walk(set(member_ids))) if walk else None
 
     async def _walk(self, wanted: set[str]) -> None:
@@ -93,12 +113,12 @@ async def fetch_members(
     aio: AsyncAdmin, member_ids: Iterable[str], count: int, concurrency: int
 ) -> dict[str, Member | PlabdataError | None]:
     """The given members now (None when absent, the error when unreadable): one GET each, or
-    one walk of all pages when that is fewer round trips (pages are sequential, GETs run
-    ``concurrency`` at a time). A failed walk falls back to GETs."""
+    one walk of all pages when :func:`prefer_walk` says it is sooner. A failed walk falls back
+    to GETs."""
     wanted = list(dict.fromkeys(member_ids))
     if not wanted:
         return {}
-    if math.ceil(max(count, 1) / aio.page_size) < len(wanted) / concurrency:
+    if prefer_walk(aio, count, len(wanted), concurrency):
         found: dict[str, Member | PlabdataError | None] = dict.fromkeys(wanted)
         index = set(wanted)
         try:

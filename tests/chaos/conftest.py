@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
+from tests.chaos.tally import CHAOS_PROPERTY
+
 LONG_OPTION = "--chaos-long"
 LONG_ENV = "PLABDATA_CHAOS_LONG"
 SEEDS_ENV = "PLABDATA_CHAOS_SEEDS"
 SEED_ENV = "PLABDATA_CHAOS_SEED"
 REPORT_ENV = "PLABDATA_CHAOS_REPORT"
 LONG_SEEDS = 50
-
-_records: list[dict[str, Any]] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,42 +69,17 @@ def chaos_long(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-def chaos_record() -> Callable[[dict[str, Any]], None]:
-    """Keep one run's figures for the end-of-session summary (and the JSON report)."""
+def chaos_record(request: pytest.FixtureRequest) -> Callable[[dict[str, Any]], None]:
+    """Keep one run's figures for the end-of-session summary (and the JSON report).
+
+    They travel on the test's report (``user_properties``), so the summary that
+    ``tests/conftest.py`` prints sums every run, also when pytest-xdist ran them in workers."""
 
     def record(figures: dict[str, Any]) -> None:
-        _records.append(figures)
+        request.node.user_properties.append((CHAOS_PROPERTY, figures))
         path = os.environ.get(REPORT_ENV)
         if path:
             with open(path, "a", encoding="utf-8") as out:
                 out.write(json.dumps(figures) + "\n")
 
     return record
-
-
-_SUMMED = (
-    "attempts",
-    "kills",
-    "sigkill",
-    "sigint",
-    "rows",
-    "requests",
-    "injected_5xx",
-    "status_429",
-    "drops",
-    "storms",
-    "mistakes",
-    "violations",
-    "seconds",
-)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _records:
-        return
-    terminalreporter.section("chaos runs")
-    terminalreporter.write_line(f"{'job':<17} runs  " + "  ".join(f"{k:>12}" for k in _SUMMED))
-    for job in sorted({r["job"] for r in _records}):
-        mine = [r for r in _records if r["job"] == job]
-        sums = "  ".join(f"{sum(r.get(k, 0) for r in mine):>12,.0f}" for k in _SUMMED)
-        terminalreporter.write_line(f"{job:<17} {len(mine):>4}  {sums}")

@@ -105,6 +105,24 @@ def test_limiter_paces_requests():
     assert asyncio.run(go()) >= 0.15
 
 
+def test_an_urgent_request_goes_ahead_of_the_queue_and_the_rate_holds():
+    async def go() -> tuple[float, float]:
+        limiter = RateLimiter(100)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        queued = [asyncio.ensure_future(limiter.acquire()) for _ in range(20)]
+        await asyncio.sleep(0)  # the 20 have their slots: the last one 0.19 s from now
+        await limiter.acquire(urgent=True)  # a walk's next page: now, not in 0.2 s
+        urgent = loop.time() - start
+        await asyncio.gather(*queued)
+        await limiter.acquire()  # the queue's end moved one slot later for it
+        return urgent, loop.time() - start
+
+    urgent, last = asyncio.run(go())
+    assert urgent < 0.05
+    assert last >= 0.2  # 22 requests at 100/s: the 22nd is at least 0.21 s after the first
+
+
 def test_run_bounded_bounds_and_yields_errors():
     in_flight = 0
     peak = 0

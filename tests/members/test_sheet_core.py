@@ -25,7 +25,13 @@ from plabdata.members._readers import (
     read_table,
 )
 from plabdata.members._sheet import read_member_sheet
-from plabdata.members._sheet_checks import check_email, formula_issues
+from plabdata.members._sheet_checks import (
+    _HTTP_URL,
+    _all_http_urls,
+    check_email,
+    check_text,
+    formula_issues,
+)
 
 
 def _is_email(header: str) -> bool:
@@ -231,3 +237,35 @@ def test_a_title_row_above_the_header_does_not_hide_the_delimiter(
     result = read_member_sheet(path)
     assert result.rows["email"].tolist() == ["ada@example.com"]
     assert result.rows["family_name"].tolist() == ["Lovelace, Countess"]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["https://a.example/p.png", "HTTP://B.example/x", None],
+        ["https://a.example/p.png", "ftp://b.example/x"],
+        ["https://a.example/a b.png"],
+        ["https://a.example/p.png\n"],  # the per-cell regex's `$` allows one trailing newline
+        ["https://"],
+        ['=HYPERLINK("x")', "https://ok.example"],
+        [None, None],
+        ["https://a.example/\x00b"],
+        [42, "https://ok.example"],
+    ],
+)
+def test_the_picture_check_fast_path_gives_the_per_cell_verdicts(cells: list[object]) -> None:
+    per_cell = [
+        i
+        for i, v in enumerate(cells)
+        if isinstance(v, str) and not v.startswith("=") and _HTTP_URL.match(v) is None
+    ]
+    if _all_http_urls(cells):
+        assert per_cell == []
+    out = pd.DataFrame({"picture_url": pd.Series(cells, dtype=object)})
+    flagged = [
+        row
+        for found in check_text(out, {"Picture": "picture_url"})
+        for row, problem in zip(found["row"], found["problem"], strict=True)
+        if problem == "not an http(s) URL"
+    ]
+    assert flagged == per_cell

@@ -458,3 +458,22 @@ def test_a_short_password_is_sent_and_the_apis_refusal_is_that_rows_result(
     assert by_row.loc[3, "status"] == "done" and by_row.loc[4, "status"] == "invalid"
     assert set(_members(admin)["email"]) == {"long@example.com"}
     assert int(emu.stats()["responsesByStatus"].get("400", 0)) == 1, "sent once, not retried"
+
+
+def test_the_read_back_walks_when_that_is_sooner_by_measured_latency_and_rate() -> None:
+    from types import SimpleNamespace
+
+    from plabdata.members._readback import prefer_walk
+
+    def client(latency: float | None) -> Any:
+        return SimpleNamespace(page_size=50, latency=latency, limiter=SimpleNamespace(rate=485.0))
+
+    # 5,000 updates in a base of 11,000 (220 pages of 50): the walk (11 s at 50 ms) overlaps
+    # the 5,000 PATCHes (10.3 s); 5,000 GETs more would double the writes' 10.3 s.
+    assert prefer_walk(client(0.05), 11_000, 5_000, 40, beside=5_000)
+    # Not timed yet: round trips decide, as before (220 pages against 5,000 / 40 = 125).
+    assert not prefer_walk(client(None), 11_000, 5_000, 40, beside=5_000)
+    # Ten updates in a big base: ten GETs, not a walk of 220 pages.
+    assert not prefer_walk(client(0.05), 11_000, 10, 40, beside=10)
+    # A slow server (1 s per answer): 220 sequential pages lose to 5,000 GETs, 40 at a time.
+    assert not prefer_walk(client(1.0), 11_000, 5_000, 40, beside=5_000)

@@ -72,6 +72,10 @@ def test_identities_and_refresh(emu, admin):
     identities = admin.get_identities(google)
     assert "google" in identities
     assert "tok" not in repr(identities) or "**********" in repr(identities)
+    # Seeded refresh tokens are sometimes revoked or expired: make this one a good one.
+    emu.set_identity(
+        google, "google", refreshTokenExpiresAtMs=4_102_444_800_000, refreshTokenRevoked=False
+    )
     refreshed = admin.refresh_identity_token(google, "google")
     assert refreshed.access_token is not None
     assert refreshed.access_token != identities["google"].access_token

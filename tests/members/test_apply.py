@@ -205,8 +205,12 @@ def test_same_plan_again_with_the_journal_redoes_nothing(
     stamps = _members(admin).set_index("member_id")["updated_at"]
     second = apply_plan(admin, plan, journal=journal, progress=False)
     ops = second[second["op"].isin(["create", "update"])]
-    # Each op is checked against the member as it is now (one read), and nothing is written.
-    assert (ops["status"] == "done").all() and (ops["attempts"] == 1).all()
+    # Each op is checked against the member as it is now, and nothing is written: a create by
+    # one GET of its email, an update by one GET of its member or, when the read-back judges
+    # one walk of the pages sooner (a fast loopback), by that shared walk (no request of its own).
+    assert (ops["status"] == "done").all()
+    assert (ops.loc[ops["op"] == "create", "attempts"] == 1).all()
+    assert ops.loc[ops["op"] == "update", "attempts"].isin([0, 1]).all()
     assert ops["error"].str.contains("earlier run").all()
     assert _created(emu) == created == 6 and _conflicts(emu) == 0
     assert _members(admin).set_index("member_id")["updated_at"].equals(stamps)  # no write

@@ -28,7 +28,8 @@ from plabdata.members._loaders import load_members
 from plabdata.members._plan import Plan, plan_member_changes
 from plabdata.members._sheet import read_member_sheet
 from plabdata.members._sheet_checks import _all_plain, _plain_email
-from plabdata.members._sources._common import iso_times, metadata_text
+from plabdata.members._sources import _auth0 as auth0
+from plabdata.members._sources._common import IS_TRUE, any_of, iso_times, metadata_text
 from plabdata.members._sources._files import read_ndjson
 from plabdata.members._sources._firebase import CSV_COLUMNS
 
@@ -274,6 +275,117 @@ def test_pyarrow_blocks_and_line_by_line_read_the_same_users(tmp_path: Path) -> 
     assert len(blocks) > 5
     assert sum(len(b) for b in blocks) == 30
     assert [int(r) for b in blocks for r in b.rows] == list(range(1, 31))
+
+
+#: Blocks whose columns pyarrow reads with different types: the C-speed mapping must give the
+#: value-by-value mapping's columns and issues for each.
+_TYPED_BLOCKS: dict[str, list[dict[str, object]]] = {
+    "text": [
+        {
+            "user_id": "auth0|a",
+            "email": "a@x.io",
+            "email_verified": "true",
+            "name": "a@x.io",
+            "created_at": "2020-10-06T15:28:39.652Z",
+            "user_metadata": {"n": "3", "s": ""},
+        },
+        {
+            "user_id": None,
+            "email": "b@x.io",
+            "email_verified": None,
+            "name": "B",
+            "created_at": "",
+            "user_metadata": {"n": None, "s": "x"},
+        },
+    ],
+    "numbers": [
+        {
+            "user_id": 17,
+            "email": "a@x.io",
+            "email_verified": True,
+            "created_at": None,
+            "username": 5,
+            "user_metadata": {"n": 3, "ok": False, "r": 1.0},
+        },
+        {
+            "user_id": None,
+            "email": "b@x.io",
+            "email_verified": False,
+            "created_at": "2020-10-06T15:28:39.652Z",
+            "username": None,
+            "user_metadata": {"n": None, "ok": None, "r": 2.5},
+        },
+        {
+            "user_id": 2**40,
+            "email": "c@x.io",
+            "email_verified": None,
+            "created_at": "2020-10-06T15:28:39.652Z",
+            "username": 0,
+            "user_metadata": {"n": -4, "ok": True, "r": None},
+        },
+    ],
+    "floats": [
+        {"user_id": 1.0, "email": "a@x.io", "user_metadata": {"r": 1e300, "n": 1e15}},
+        {"user_id": 2.5, "email": "b@x.io", "user_metadata": {"r": -0.5, "n": None}},
+    ],
+    "odd times": [
+        {"user_id": "auth0|a", "email": "a@x.io", "created_at": "2021-02-30T10:00:00.000Z"},
+        {"user_id": "auth0|b", "email": "b@x.io", "created_at": "2022-05-19T18:57:35+02:00"},
+        {"user_id": "auth0|c", "email": "c@x.io", "created_at": "2020-10-06T15:28:39.652Z"},
+        {"user_id": "auth0|d", "email": "d@x.io", "created_at": "yesterday"},
+    ],
+    "canonical times, one not a day": [
+        {"user_id": "auth0|a", "email": "a@x.io", "created_at": "2020-10-06T15:28:39.652Z"},
+        {"user_id": "auth0|b", "email": "b@x.io", "created_at": "2021-02-30T10:00:00.000Z"},
+    ],
+    "long text": [
+        {"user_id": "auth0|a", "email": "a@x.io", "user_metadata": {"blob": "z" * 3000}},
+        {"user_id": "auth0|b", "email": "b@x.io", "user_metadata": {"blob": "short"}},
+    ],
+    "identities": [
+        {
+            "user_id": "auth0|a",
+            "email": "a@x.io",
+            "identities": [{"provider": "auth0", "isSocial": False}],
+        },
+        {
+            "user_id": "auth0|b",
+            "email": "b@x.io",
+            "identities": [{"provider": "github", "isSocial": True}, {"provider": None}],
+        },
+        {"user_id": "auth0|c", "email": "c@x.io", "identities": []},
+        {"user_id": "auth0|d", "email": "d@x.io", "identities": [{"isSocial": None}]},
+    ],
+    "identities of odd types": [
+        {"user_id": "auth0|a", "email": "a@x.io", "identities": [{"provider": 1, "isSocial": "1"}]},
+        {
+            "user_id": "auth0|b",
+            "email": "b@x.io",
+            "identities": [{"provider": 2, "isSocial": "true"}],
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_TYPED_BLOCKS))
+def test_the_c_speed_mapping_gives_the_value_by_value_columns(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "u.ndjson"
+    users = _TYPED_BLOCKS[kind]
+    path.write_text("\n".join(json.dumps(u) for u in users) + "\n", "utf-8")
+    (fast_records,) = read_ndjson(path)
+    assert fast_records.arrow_scalars, "pyarrow read the block"
+    (slow_records,) = read_ndjson(path)
+    slow_records.arrow_scalars.clear()  # every mapper falls back to the values one by one
+    fast, slow = auth0.mapper(fast_records).finish(), auth0.mapper(slow_records).finish()
+    assert fast.columns.keys() == slow.columns.keys()
+    for header, (target, values) in fast.columns.items():
+        assert target == slow.columns[header][0]
+        assert values.tolist() == slow.columns[header][1].tolist(), header
+    assert fast.issues == slow.issues
+    for name in fast_records.arrow_lists:
+        for key, accept in (("provider", any_of({"auth0"})), ("isSocial", IS_TRUE)):
+            one_by_one = fast_records.list_any(name, key, lambda v, a=accept: a(v))
+            assert fast_records.list_any(name, key, accept).tolist() == one_by_one.tolist()
 
 
 # ---------------------------------------------------------------------------- values

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from plabdata.members._readers import SheetSource
-from plabdata.members._sources._common import Mapper, any_of
+from plabdata.members._sources._common import IS_TRUE, Mapper, any_of
 from plabdata.members._sources._files import (
     Records,
     Sniffed,
@@ -61,8 +61,8 @@ def mapper(records: Records) -> Mapper:
     m.text("picture", "picture_url")
     names = m.take("name")
     if names is not None:
-        emails = records.values("email").tolist()
-        kept = [None if n == e else n for n, e in zip(names.tolist(), emails, strict=True)]
+        kept = names.to_numpy(dtype=object).copy()
+        kept[kept == records.values("email").to_numpy(dtype=object)] = None
         m.put("name", "name", kept)
     username = m.take("username")
     if username is not None:
@@ -78,7 +78,7 @@ def mapper(records: Records) -> Mapper:
     if records.has("identities"):
         m.used.add("identities")
         m.had_password |= records.list_any("identities", "provider", any_of(_PASSWORD_PROVIDERS))
-        m.had_social |= records.list_any("identities", "isSocial", lambda v: v is True)
+        m.had_social |= records.list_any("identities", "isSocial", IS_TRUE)
     for column in ("identities[0].provider", "identities[0].connection", "provider"):
         values = m.take(column)  # a CSV export names the first identity's provider
         if values is not None:

@@ -41,7 +41,8 @@ MAX_METADATA_CHARS = 2048
 #: ``column_map`` targets only a migration has (besides the sheet's fields).
 MIGRATION_TARGETS = ("original_user_id", "original_created_at", "password_hash")
 RESET_NEEDED, OAUTH_ONLY = "reset-needed", "oauth-only"
-_CANONICAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+_CANONICAL_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+_CANONICAL_TIME = re.compile(_CANONICAL_PATTERN)
 _WARNING = "warning"
 #: How a sign-up time is written: None for text, ``"ms"`` for milliseconds since 1970.
 Unit = Literal["ms"] | None
@@ -104,7 +105,14 @@ class Mapper:
     def verified(self, path: str) -> None:
         """``is_verified`` from a boolean (or ``"true"``/``"false"``) field."""
         values = self.take(path)
-        if values is not None:
+        if values is None:
+            return
+        column = self.records.arrow(path)
+        if column is not None and pa.types.is_boolean(column.type):
+            self.put(path, "is_verified", _arrow_objects(pc.cast(column, pa.string())))
+        elif column is not None and pa.types.is_string(column.type):
+            self.put(path, "is_verified", values.to_numpy(dtype=object))
+        else:
             self.put(path, "is_verified", [_yes_no(v) for v in values.tolist()])
 
     def verified_if_set(self, path: str) -> None:
@@ -116,15 +124,27 @@ class Mapper:
     def user_id(self, path: str, prefix: str = "") -> None:
         """``metadata.original_user_id`` from the platform's user id."""
         values = self.take(path)
-        if values is not None:
-            ids = [None if v is None else f"{prefix}{_scalar_text(v)}" for v in values.tolist()]
-            self.put(path, "metadata.original_user_id", ids)
+        if values is None:
+            return
+        text = _arrow_text(self.records.arrow(path))
+        if text is not None:  # C speed: text, integers and booleans read by pyarrow
+            if prefix:
+                text = pc.binary_join_element_wise(prefix, text, "")
+            self.put(path, "metadata.original_user_id", _arrow_objects(text))
+            return
+        ids = [None if v is None else f"{prefix}{_scalar_text(v)}" for v in values.tolist()]
+        self.put(path, "metadata.original_user_id", ids)
 
     def created_at(self, path: str, *, unit: Unit = None) -> None:
         """``metadata.original_created_at``: the sign-up time, ISO 8601 UTC (``unit="ms"``:
         milliseconds since 1970, as Firebase and Clerk write it)."""
         values = self.take(path)
         if values is None:
+            return
+        if unit is None and _all_canonical(self.records.arrow(path)):
+            stamps = values.to_numpy(dtype=object).copy()
+            stamps[stamps == ""] = None
+            self.put(path, "metadata.original_created_at", stamps)
             return
         stamps, bad = iso_times(values, unit)
         for row, value in zip(self.records.rows[bad], values[bad].tolist(), strict=True):
@@ -142,10 +162,21 @@ class Mapper:
             if not key or key.split(".")[0] in skip:
                 continue
             self.used.add(name)
-            self.meta_value(name, f"metadata.{dest}{key}", self.records.values(name))
+            self.meta_value(
+                name, f"metadata.{dest}{key}", self.records.values(name), self.records.arrow(name)
+            )
 
-    def meta_value(self, header: str, target: str, values: pd.Series) -> None:
-        """One metadata column: every value as text (see the module's rules)."""
+    def meta_value(
+        self, header: str, target: str, values: pd.Series, arrow: pa.ChunkedArray | None = None
+    ) -> None:
+        """One metadata column: every value as text (see the module's rules); ``arrow``, the
+        column as pyarrow read it, lets text, integers and booleans go at C speed."""
+        text = _arrow_text(arrow)
+        if text is not None and (pc.max(pc.utf8_length(text)).as_py() or 0) <= MAX_METADATA_CHARS:
+            # text read as text: the frame's values are the ones to keep
+            kept = values.to_numpy(dtype=object) if text is arrow else _arrow_objects(text)
+            self.put(header, target, kept)
+            return
         items = values.tolist()
         kinds = set(map(type, items))
         longest = max((len(v) for v in items if type(v) is str), default=0)
@@ -240,6 +271,41 @@ class Mapper:
 
 
 # ---------------------------------------------------------------------------- values
+
+
+def _arrow_text(column: pa.ChunkedArray | None) -> pa.ChunkedArray | None:
+    """A column pyarrow read as text, integers or booleans, as text written the way
+    :func:`_scalar_text` writes it (None for any other column: floats, or no column)."""
+    if column is None:
+        return None
+    kind = column.type
+    if pa.types.is_string(kind):
+        return column
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return pc.cast(column, pa.string())
+    return None
+
+
+def _arrow_objects(column: pa.ChunkedArray) -> np.ndarray:
+    """An arrow text column as an object array of str, None where null."""
+    values: np.ndarray = column.to_numpy(zero_copy_only=False).astype(object)
+    if column.null_count:  # pyarrow gives NaN for null text
+        values[column.is_null().to_numpy(zero_copy_only=False)] = None
+    return values
+
+
+def _all_canonical(column: pa.ChunkedArray | None) -> bool:
+    """Is every filled value of this text column a real time written the canonical way?"""
+    if column is None or not pa.types.is_string(column.type):
+        return False
+    filled = pc.filter(column, pc.not_equal(column, ""))  # nulls drop out too
+    if len(filled) and not pc.all(pc.match_substring_regex(filled, _CANONICAL_PATTERN)).as_py():
+        return False
+    try:
+        pc.cast(filled, pa.timestamp("ms", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def _yes_no(value: Any) -> Any:
@@ -362,6 +428,41 @@ def note_flags(
         mapper.had_social |= social
 
 
+class _OneOf:
+    """The value is one of a set of texts (a :meth:`Records.list_any` predicate that also
+    answers for a whole arrow array)."""
+
+    def __init__(self, accept: set[str]) -> None:
+        self.accept = frozenset(accept)
+
+    def __call__(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.accept
+
+    def arrow_mask(self, values: pa.Array) -> np.ndarray | None:
+        if not pa.types.is_string(values.type):
+            return None  # numbers, lists…: value by value
+        found = pc.is_in(values, value_set=pa.array(sorted(self.accept), pa.string()))
+        return np.asarray(pc.fill_null(found, False), dtype=bool)
+
+
+class _IsTrue:
+    """The value is the JSON ``true`` (not ``"true"``, not ``1``)."""
+
+    def __call__(self, value: Any) -> bool:
+        return value is True
+
+    def arrow_mask(self, values: pa.Array) -> np.ndarray | None:
+        if pa.types.is_boolean(values.type):
+            return np.asarray(pc.fill_null(values, False), dtype=bool)
+        if pa.types.is_null(values.type) or pa.types.is_string(values.type):
+            return np.zeros(len(values), dtype=bool)
+        return None
+
+
+#: A predicate for :meth:`Records.list_any`: the value is ``True``.
+IS_TRUE: Callable[[Any], bool] = _IsTrue()
+
+
 def any_of(accept: set[str]) -> Callable[[Any], bool]:
     """A predicate for :meth:`Records.list_any`: the value is one of ``accept``."""
-    return lambda value: isinstance(value, str) and value in accept
+    return _OneOf(accept)

@@ -23,6 +23,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -58,6 +59,9 @@ class Records:
     #: List columns pyarrow read, kept as arrow arrays: turned into Python lists only when a
     #: preset asks for the values (:meth:`values`); flags come from :meth:`list_any`.
     arrow_lists: dict[str, pa.ChunkedArray] = field(default_factory=dict)
+    #: The scalar columns of ``frame`` as pyarrow read them (text, booleans, numbers), for
+    #: C-speed mapping (:meth:`arrow`); a preset that replaces a frame column drops its twin.
+    arrow_scalars: dict[str, pa.ChunkedArray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -79,15 +83,24 @@ class Records:
             return self.frame[name]
         return pd.Series([None] * len(self.rows), dtype=object, index=self.frame.index)
 
+    def arrow(self, name: str) -> pa.ChunkedArray | None:
+        """The column as pyarrow read it, when it did (None: use :meth:`values`)."""
+        return self.arrow_scalars.get(name) if name in self.frame.columns else None
+
     def list_any(self, name: str, key: str, accept: Callable[[Any], bool]) -> np.ndarray:
-        """Per user: does any object of the list at ``name`` have ``accept(object[key])``."""
+        """Per user: does any object of the list at ``name`` have ``accept(object[key])``
+        (an ``accept`` with an ``arrow_mask`` method answers for a whole arrow array)."""
         out = np.zeros(len(self.rows), dtype=bool)
         if name in self.arrow_lists:
             array = self.arrow_lists[name].combine_chunks()
             items = pc.list_flatten(array)
             if not pa.types.is_struct(items.type) or items.type.get_field_index(key) < 0:
                 return out
-            wanted = np.array([accept(v) for v in items.field(key).to_pylist()], dtype=bool)
+            fast = getattr(accept, "arrow_mask", None)
+            field_values = items.field(key)
+            wanted = fast(field_values) if fast is not None else None
+            if wanted is None:
+                wanted = np.array([accept(v) for v in field_values.to_pylist()], dtype=bool)
             parents = pc.list_parent_indices(array).to_numpy()
             out[np.unique(parents[wanted])] = True
             return out
@@ -228,23 +241,24 @@ def _arrow_records(table: pa.Table, rows: np.ndarray) -> Records | None:
         table = table.flatten()
     out: dict[str, Any] = {}
     lists: dict[str, pa.ChunkedArray] = {}
+    scalars: dict[str, pa.ChunkedArray] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
             values = column.to_numpy(zero_copy_only=False)
             if column.null_count:  # pyarrow gives NaN for null text
                 values[column.is_null().to_numpy(zero_copy_only=False)] = None
-            out[name] = values
+            out[name], scalars[name] = values, column
         elif pa.types.is_null(kind):
             continue
         elif pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind):
-            out[name] = np.array(column.to_pylist(), dtype=object)
+            out[name], scalars[name] = np.array(column.to_pylist(), dtype=object), column
         elif pa.types.is_list(kind) and not _has_timestamps(kind):
             lists[name] = column
         else:  # timestamps, dates: pyarrow's reading, not the file's text
             return None
     frame = pd.DataFrame(out, index=range(table.num_rows), dtype=object)
-    return Records(frame, rows, arrow_lists=lists)
+    return Records(frame, rows, arrow_lists=lists, arrow_scalars=scalars)
 
 
 def _has_timestamps(kind: pa.DataType) -> bool:
@@ -269,21 +283,29 @@ def _drop_nulls(value: Any) -> Any:
 # ---------------------------------------------------------------------------- NDJSON
 
 
-def _ndjson_block(block: bytes, first_line: int) -> Records:
+def _parse_block(block: bytes) -> tuple[pa.Table | None, int]:
+    """pyarrow's reading of one block of whole lines (None when it refuses the block), and
+    the block's line count. Runs in the reader's parse thread: pyarrow parses without the GIL."""
+    count = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    if not block.strip():  # blank lines make pyarrow's row count differ: line by line then
+        return None, count
+    try:
+        table = pj.read_json(
+            io.BytesIO(block), read_options=pj.ReadOptions(block_size=len(block) + 1)
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None, count
+    return (table if table.num_rows == count else None), count
+
+
+def _ndjson_block(block: bytes, first_line: int, parsed: tuple[pa.Table | None, int]) -> Records:
     """One block of whole lines, the first being line ``first_line`` of the file."""
-    if block.strip():  # blank lines make pyarrow's row count differ: line by line then
-        try:
-            table = pj.read_json(
-                io.BytesIO(block), read_options=pj.ReadOptions(block_size=len(block) + 1)
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            table = None
-        count = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-        if table is not None and table.num_rows == count:
-            rows = np.arange(first_line, first_line + count, dtype=np.int64)
-            records = _arrow_records(table, rows)
-            if records is not None:
-                return records
+    table, count = parsed
+    if table is not None:
+        rows = np.arange(first_line, first_line + count, dtype=np.int64)
+        records = _arrow_records(table, rows)
+        if records is not None:
+            return records
     return _ndjson_lines(block, first_line)
 
 
@@ -309,7 +331,24 @@ def _ndjson_lines(block: bytes, first_line: int) -> Records:
 
 
 def read_ndjson(source: SheetSource, block_bytes: int = BLOCK_BYTES) -> Iterator[Records]:
-    """The users of an NDJSON export, one :class:`Records` per block of lines."""
+    """The users of an NDJSON export, one :class:`Records` per block of lines.
+
+    One block ahead is parsed in a thread while the caller maps the one before (pyarrow's
+    parse holds no GIL): at most two blocks are in memory at a time."""
+    with ThreadPoolExecutor(1, thread_name_prefix="plabdata-ndjson") as parser:
+        pending: tuple[bytes, int, Future[tuple[pa.Table | None, int]]] | None = None
+        for block, line in _line_blocks(source, block_bytes):
+            ahead = (block, line, parser.submit(_parse_block, block))
+            if pending is not None:
+                yield _ndjson_block(pending[0], pending[1], pending[2].result())
+            pending = ahead
+        if pending is not None:
+            yield _ndjson_block(pending[0], pending[1], pending[2].result())
+
+
+def _line_blocks(source: SheetSource, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """The file in blocks of whole lines of about ``block_bytes``, with each block's first
+    line number."""
     stream = _open(source)
     try:
         line, rest = 1, b""
@@ -318,14 +357,14 @@ def read_ndjson(source: SheetSource, block_bytes: int = BLOCK_BYTES) -> Iterator
             data = rest + chunk
             if not chunk:
                 if data.strip():
-                    yield _ndjson_block(data, line)
+                    yield data, line
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
                 rest = data
                 continue
             block, rest = data[: cut + 1], data[cut + 1 :]
-            yield _ndjson_block(block, line)
+            yield block, line
             line += block.count(b"\n")
     except (OSError, EOFError) as exc:
         raise ValidationError(f"{_name(source)}: not a readable export ({exc})") from None

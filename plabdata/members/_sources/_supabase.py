@@ -117,6 +117,8 @@ def _parse_json_text(records: Records, name: str) -> None:
             continue
         for key, value in flatten(parsed, f"{name}.").items():
             columns.setdefault(key, [None] * len(values))[index] = value
+    for replaced in (name, *columns):
+        records.arrow_scalars.pop(replaced, None)
     frame = records.frame.drop(columns=name)
     extra = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
     extra.index = frame.index

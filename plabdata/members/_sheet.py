@@ -44,6 +44,7 @@ from plabdata.members._sheet_checks import (
     check_metadata,
     check_notes,
     check_text,
+    column_texts,
     formula_issues,
     strip_cells,
     weak_password_warnings,
@@ -254,10 +255,12 @@ def read_member_sheet(
             if isinstance(cell, str):
                 raw.at[number, header] = Secret(cell)  # type: ignore[assignment]
     out = pd.DataFrame(index=frame.index)
+    clean: dict[str, list[str]] = {}  # fields whose cells are all trimmed text (or blank)
     for header, target in header_map.items():
         values = frame[header]
+        texts = column_texts(values)
         # Every mapped column alike, passwords included: a formula is never taken as a value.
-        issues.append(formula_issues(values, header, table.formulas.get(header)))
+        issues.append(formula_issues(values, header, table.formulas.get(header), texts))
         if target == "password":
             raw[header] = pd.Series(
                 [Secret(v) if isinstance(v, str) else None for v in values],
@@ -267,10 +270,12 @@ def read_member_sheet(
             out[target] = raw[header]
             issues.append(weak_password_warnings(values, header))
             continue
-        out[target] = strip_cells(values)
+        out[target] = stripped = strip_cells(values, texts)
+        if texts is not None and stripped is values:
+            clean[target] = texts
     checks = [check_email, check_booleans, check_text, check_metadata, check_notes]
     for check in checks:
-        issues.extend(check(out, header_map))
+        issues.extend(check(out, header_map, clean))
     found = [i for i in issues if len(i)]
     all_issues = _mask_passwords(
         _issue_frame(pd.concat(found, ignore_index=True) if found else None), header_map

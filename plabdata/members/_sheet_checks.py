@@ -43,34 +43,57 @@ ERROR, WARNING = "error", "warning"
 _HTTP_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _TRUE = frozenset({"true", "yes", "y", "t", "1", "x"})
 _FALSE = frozenset({"false", "no", "n", "f", "0"})
+#: Field → the :func:`column_texts` of its column, for columns already trimmed (every
+#: present cell non-empty text): the checks skip their own pass over these.
+Clean = Mapping[str, list[str]]
+_NONE_CLEAN: Clean = {}
+
+
+class Unset:
+    """No value given (for an argument where None is a value)."""
+
+
+UNSET = Unset()
 
 
 # The per-cell checks below are list comprehensions, not ``Series.map``: the same verdicts,
 # ~5x faster on a 1,000,000-row export (benchmarks/bench_migrations.py).
 
 
-def strip_cells(values: pd.Series) -> pd.Series:
-    """The cells trimmed of surrounding whitespace (a blank text cell becomes None)."""
+def strip_cells(values: pd.Series, texts: list[str] | Unset | None = UNSET) -> pd.Series:
+    """The cells trimmed of surrounding whitespace (a blank text cell becomes None): the
+    column itself when no cell needs it. ``texts``: its :func:`column_texts`, if known."""
     items = values.tolist()
-    texts = _texts(items)
-    if texts is None or list(map(str.strip, texts)) != texts:
-        items = [(v.strip() or None) if isinstance(v, str) else v for v in items]
+    if isinstance(texts, Unset):
+        texts = _texts(items)
+    if texts is not None and list(map(str.strip, texts)) == texts:
+        return values
+    items = [(v.strip() or None) if isinstance(v, str) else v for v in items]
     return pd.Series(items, index=values.index, dtype=object)
 
 
+def column_texts(values: pd.Series) -> list[str] | None:
+    """The present cells of a column when every one is non-empty text, else None: C-speed
+    passes over them answer a check for the whole column (no cell starts with ``=``, none is
+    too long…), so a clean column skips the per-cell checks. ``read_member_sheet`` reads it
+    once per column and hands it to each check (``clean``: field → texts, for the columns
+    whose cells are already trimmed)."""
+    return _texts(values.tolist())
+
+
 def _texts(items: list[Any]) -> list[str] | None:
-    """The present cells when every one is non-empty text, else None: C-speed passes over
-    them answer a check for the whole column (no cell starts with ``=``, none is too long…),
-    so a clean column skips the per-cell checks."""
     present = list(filter(None, items))
-    if len(present) + items.count(None) != len(items) or not set(map(type, present)) <= {str}:
-        return None  # an empty cell, or a value that is not text
+    if len(present) != len(items) and len(present) + items.count(None) != len(items):
+        return None  # an empty cell (or another false value)
+    if not set(map(type, present)) <= {str}:
+        return None  # a value that is not text
     return present
 
 
-def _joined(items: list[Any]) -> str | None:
+def _joined(items: list[Any], texts: list[str] | Unset | None = UNSET) -> str | None:
     """:func:`_texts` joined by NUL (None when a cell holds a NUL itself)."""
-    texts = _texts(items)
+    if isinstance(texts, Unset):
+        texts = _texts(items)
     if texts is None:
         return None
     joined = "\x00".join(texts)
@@ -81,10 +104,16 @@ def _mask(values: pd.Series, flags: list[bool]) -> pd.Series:
     return pd.Series(np.array(flags, dtype=bool), index=values.index)
 
 
+_NO_ISSUES = pd.DataFrame({c: [] for c in ("row", "column", "value", "problem", "severity")})
+
+
 def _issues(
     mask: pd.Series, values: pd.Series, column: str, problem: Any, severity: str = ERROR
 ) -> pd.DataFrame:
-    hit = values[mask.fillna(False).astype(bool)]
+    flags = mask.fillna(False).astype(bool)
+    if not flags.any():
+        return _NO_ISSUES
+    hit = values[flags]
     texts = problem if isinstance(problem, pd.Series) else pd.Series(problem, index=hit.index)
     return pd.DataFrame(
         {
@@ -97,12 +126,18 @@ def _issues(
     )
 
 
-def formula_issues(values: pd.Series, header: str, xlsx_cells: set[int] | None) -> pd.DataFrame:
+def formula_issues(
+    values: pd.Series,
+    header: str,
+    xlsx_cells: set[int] | None,
+    texts: list[str] | Unset | None = UNSET,
+) -> pd.DataFrame:
     """Formula cells of one column: an XLSX formula cell, or text starting with ``=`` (a
     formula pasted as text, or a CSV injection). Values are checked as read, before trimming,
-    so a password column is checked exactly like the others."""
+    so a password column is checked exactly like the others. ``texts``: the column's
+    :func:`column_texts`, if known."""
     items = values.tolist()
-    joined = _joined(items)
+    joined = _joined(items, texts)
     starts = _mask(
         values,
         [False] * len(items)
@@ -140,19 +175,21 @@ def _header_for(header_map: Mapping[str, str], target: str) -> str:
     return next(h for h, t in header_map.items() if t == target)
 
 
-def check_email(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+def check_email(
+    out: pd.DataFrame, header_map: Mapping[str, str], clean: Clean = _NONE_CLEAN
+) -> list[pd.DataFrame]:
     """Missing, invalid and duplicate addresses; replaces ``out["email"]`` by its normalised
     form."""
     header = _header_for(header_map, "email")
     raw = out["email"]
     found: list[pd.DataFrame] = [_issues(raw.isna(), raw, header, "email is missing")]
-    texts = _texts(raw.tolist())
-    if texts is not None and len(texts) == len(raw):  # every cell is text
+    texts = clean["email"] if "email" in clean else _texts(raw.tolist())
+    full = texts is not None and len(texts) == len(raw)  # every cell is non-empty text
+    if texts is not None and full:
         items: list[Any] = list(map(str.lower, texts))
     else:
         items = [v.lower() if isinstance(v, str) else v for v in raw.tolist()]
-    texts = _texts(items)
-    plain = texts is not None and len(texts) == len(items) and _all_plain(texts)
+    plain = full and _all_plain(items)
     # Plain: every address is valid and its own normalised form.
     verdicts = (
         _PlainVerdicts()
@@ -174,7 +211,7 @@ def check_email(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.Dat
             index=index,
             dtype=object,
         )
-    skip = _mask(raw, _starts_with_equals(raw.tolist()))
+    skip = _mask(raw, _starts_with_equals(raw.tolist(), texts))
     found.append(_issues(problems.notna() & ~skip, raw, header, problems))
     out["email"] = normalised
     # Duplicates by the canonical key the plan matches members with, so that two spellings of
@@ -194,9 +231,9 @@ def check_email(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.Dat
     return found
 
 
-def _starts_with_equals(items: list[Any]) -> list[bool]:
+def _starts_with_equals(items: list[Any], texts: list[str] | Unset | None = UNSET) -> list[bool]:
     """Per cell: text starting with ``=`` (a formula, flagged by :func:`formula_issues`)."""
-    joined = _joined(items)
+    joined = _joined(items, texts)
     if joined is not None and not joined.startswith("=") and "\x00=" not in joined:
         return [False] * len(items)
     return [isinstance(v, str) and v.startswith("=") for v in items]
@@ -243,7 +280,9 @@ class _PlainVerdicts(dict[str, tuple[str | None, str | None]]):
         return email, None
 
 
-def check_booleans(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+def check_booleans(
+    out: pd.DataFrame, header_map: Mapping[str, str], clean: Clean = _NONE_CLEAN
+) -> list[pd.DataFrame]:
     """``is_verified`` cells that are not a yes/no word; parses the column to ``boolean``."""
     if "is_verified" not in out:
         return []
@@ -266,7 +305,9 @@ def check_booleans(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.
     ]
 
 
-def check_text(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+def check_text(
+    out: pd.DataFrame, header_map: Mapping[str, str], clean: Clean = _NONE_CLEAN
+) -> list[pd.DataFrame]:
     """Text fields and passthrough columns that are not text or too long, and picture URLs
     that are not http(s)."""
     found = []
@@ -276,13 +317,13 @@ def check_text(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.Data
         values, header = out[target], _header_for(header_map, target)
         items = values.tolist()
         limit = MAX_URL_LENGTH if target == "picture_url" else MAX_NAME_LENGTH
-        texts = _texts(items)
+        texts = clean[target] if target in clean else _texts(items)
         if texts is None or max(map(len, texts), default=0) > limit:
             not_text = _mask(values, [not isinstance(v, str) and not missing(v) for v in items])
             found.append(_issues(not_text, values, header, "must be text"))
             too_long = _mask(values, [isinstance(v, str) and len(v) > limit for v in items])
             found.append(_issues(too_long, values, header, f"longer than {limit} characters"))
-        if target == "picture_url" and not _all_http_urls(items):
+        if target == "picture_url" and not _all_http_urls(items, texts):
             bad = _mask(
                 values,
                 [
@@ -298,18 +339,22 @@ def check_text(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.Data
 _HTTP_URLS = re.compile(r"https?://[^\s\x00]+(?:\x00https?://[^\s\x00]+)*", re.IGNORECASE)
 
 
-def _all_http_urls(items: list[Any]) -> bool:
+def _all_http_urls(items: list[Any], texts: list[str] | Unset | None = UNSET) -> bool:
     """Whether every present cell is text matching ``_HTTP_URL`` (blank cells pass): the
     fast path of the picture check, the same verdict as the per-cell regex."""
-    joined = _joined(items)
+    joined = _joined(items, texts)
     return joined is not None and (not joined or _HTTP_URLS.fullmatch(joined) is not None)
 
 
-def check_metadata(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+def check_metadata(
+    out: pd.DataFrame, header_map: Mapping[str, str], clean: Clean = _NONE_CLEAN
+) -> list[pd.DataFrame]:
     """``metadata.<key>`` values that are not text."""
     found = []
     for header, target in header_map.items():
         if target.startswith("metadata."):
+            if target in clean:
+                continue  # every value is text
             values = out[target]
             items = values.tolist()
             if _texts(items) is not None:
@@ -327,7 +372,9 @@ def check_metadata(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.
     return found
 
 
-def check_notes(out: pd.DataFrame, header_map: Mapping[str, str]) -> list[pd.DataFrame]:
+def check_notes(
+    out: pd.DataFrame, header_map: Mapping[str, str], clean: Clean = _NONE_CLEAN
+) -> list[pd.DataFrame]:
     """``password_note`` values outside :data:`PASSWORD_NOTES`."""
     if "password_note" not in out:
         return []

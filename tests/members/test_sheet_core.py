@@ -15,6 +15,8 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plabdata.errors import ValidationError
 from plabdata.members._readers import (
@@ -28,9 +30,14 @@ from plabdata.members._sheet import read_member_sheet
 from plabdata.members._sheet_checks import (
     _HTTP_URL,
     _all_http_urls,
+    check_booleans,
     check_email,
+    check_metadata,
+    check_notes,
     check_text,
+    column_texts,
     formula_issues,
+    strip_cells,
 )
 
 
@@ -269,3 +276,46 @@ def test_the_picture_check_fast_path_gives_the_per_cell_verdicts(cells: list[obj
         if problem == "not an http(s) URL"
     ]
     assert flagged == per_cell
+
+
+# ---------------------------------------------------------------------------- clean columns
+
+_CELLS = st.one_of(
+    st.none(),
+    st.sampled_from(["ada@example.com", "ADA@Example.com", " b@x.io ", "", "  ", "=1+1", "a\x00b"]),
+    st.sampled_from(["https://x.io/a.png", "ftp://x", "x" * 300, "yes", "reset-needed"]),
+    st.text(max_size=6),
+    st.integers(-2, 2),
+)
+_TARGETS = {"E": "email", "N": "name", "P": "picture_url", "V": "is_verified", "M": "metadata.k"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(*[_CELLS] * len(_TARGETS)), min_size=1, max_size=8))
+def test_checks_told_a_column_is_clean_give_the_verdicts_they_find_alone(
+    cells: list[tuple[object, ...]],
+) -> None:
+    """``read_member_sheet`` hands each check the texts of the columns it found clean; the
+    checks must then say exactly what they say reading those columns themselves."""
+    frame = pd.DataFrame(cells, columns=list(_TARGETS), dtype=object)
+    frame.index = pd.Index(range(2, 2 + len(cells)), name="row")
+    out, clean = pd.DataFrame(index=frame.index), {}
+    for header, target in _TARGETS.items():
+        texts = column_texts(frame[header])
+        assert formula_issues(frame[header], header, set(), texts).equals(
+            formula_issues(frame[header], header, set())
+        )
+        out[target] = stripped = strip_cells(frame[header], texts)
+        trimmed = [(v.strip() or None) if isinstance(v, str) else v for v in frame[header]]
+        assert stripped.tolist() == strip_cells(frame[header]).tolist() == trimmed
+        if texts is not None and stripped is frame[header]:
+            clean[target] = texts
+    header_map = {h: t for h, t in _TARGETS.items()}
+    for check in (check_email, check_booleans, check_text, check_metadata, check_notes):
+        told, alone = out.copy(), out.copy()
+        found_told = check(told, header_map, clean)
+        found_alone = check(alone, header_map)
+        assert len(found_told) == len(found_alone)
+        for a, b in zip(found_told, found_alone, strict=True):
+            pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+        pd.testing.assert_frame_equal(told, alone)

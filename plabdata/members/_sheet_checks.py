@@ -43,6 +43,7 @@ ERROR, WARNING = "error", "warning"
 _HTTP_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _TRUE = frozenset({"true", "yes", "y", "t", "1", "x"})
 _FALSE = frozenset({"false", "no", "n", "f", "0"})
+_WORDS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 #: Field → the :func:`column_texts` of its column, for columns already trimmed (every
 #: present cell non-empty text): the checks skip their own pass over these.
 Clean = Mapping[str, list[str]]
@@ -63,12 +64,11 @@ UNSET = Unset()
 def strip_cells(values: pd.Series, texts: list[str] | Unset | None = UNSET) -> pd.Series:
     """The cells trimmed of surrounding whitespace (a blank text cell becomes None): the
     column itself when no cell needs it. ``texts``: its :func:`column_texts`, if known."""
-    items = values.tolist()
     if isinstance(texts, Unset):
-        texts = _texts(items)
+        texts = _texts(values.tolist())
     if texts is not None and list(map(str.strip, texts)) == texts:
         return values
-    items = [(v.strip() or None) if isinstance(v, str) else v for v in items]
+    items = [(v.strip() or None) if isinstance(v, str) else v for v in values.tolist()]
     return pd.Series(items, index=values.index, dtype=object)
 
 
@@ -100,8 +100,8 @@ def _joined(items: list[Any], texts: list[str] | Unset | None = UNSET) -> str | 
     return joined if joined.count("\x00") == max(len(texts) - 1, 0) else None
 
 
-def _mask(values: pd.Series, flags: list[bool]) -> pd.Series:
-    return pd.Series(np.array(flags, dtype=bool), index=values.index)
+def _mask(values: pd.Series, flags: list[bool] | np.ndarray) -> pd.Series:
+    return pd.Series(np.asarray(flags, dtype=bool), index=values.index)
 
 
 _NO_ISSUES = pd.DataFrame({c: [] for c in ("row", "column", "value", "problem", "severity")})
@@ -140,7 +140,7 @@ def formula_issues(
     joined = _joined(items, texts)
     starts = _mask(
         values,
-        [False] * len(items)
+        np.zeros(len(items), dtype=bool)
         if joined is not None and "=" not in joined
         else [isinstance(v, str) and "=" in v and v.lstrip().startswith("=") for v in items],
     )
@@ -231,12 +231,12 @@ def check_email(
     return found
 
 
-def _starts_with_equals(items: list[Any], texts: list[str] | Unset | None = UNSET) -> list[bool]:
+def _starts_with_equals(items: list[Any], texts: list[str] | Unset | None = UNSET) -> np.ndarray:
     """Per cell: text starting with ``=`` (a formula, flagged by :func:`formula_issues`)."""
     joined = _joined(items, texts)
     if joined is not None and not joined.startswith("=") and "\x00=" not in joined:
-        return [False] * len(items)
-    return [isinstance(v, str) and v.startswith("=") for v in items]
+        return np.zeros(len(items), dtype=bool)
+    return np.array([isinstance(v, str) and v.startswith("=") for v in items], dtype=bool)
 
 
 def _validate_email(email: str) -> tuple[str | None, str | None]:
@@ -287,12 +287,13 @@ def check_booleans(
     if "is_verified" not in out:
         return []
     raw = out["is_verified"]
-    lowered = [v.lower() if isinstance(v, str) else v for v in raw.tolist()]
-    parsed = pd.Series(
-        [True if v in _TRUE else False if v in _FALSE else None for v in lowered],
-        index=raw.index,
-        dtype=object,
-    )
+    texts = clean.get("is_verified")
+    if texts is not None and len(texts) == len(raw):  # every cell is text: C-speed lookups
+        words: list[Any] = list(map(_WORDS.get, map(str.lower, texts)))
+    else:
+        lowered = [v.lower() if isinstance(v, str) else v for v in raw.tolist()]
+        words = [True if v in _TRUE else False if v in _FALSE else None for v in lowered]
+    parsed = pd.Series(words, index=raw.index, dtype=object)
     bad = raw.notna() & parsed.isna()
     out["is_verified"] = parsed.astype("boolean")
     return [
@@ -335,15 +336,23 @@ def check_text(
     return found
 
 
-#: Cells joined by NUL (:func:`_joined`) that are all ``_HTTP_URL`` matches, in one C pass.
-_HTTP_URLS = re.compile(r"https?://[^\s\x00]+(?:\x00https?://[^\s\x00]+)*", re.IGNORECASE)
-
-
 def _all_http_urls(items: list[Any], texts: list[str] | Unset | None = UNSET) -> bool:
     """Whether every present cell is text matching ``_HTTP_URL`` (blank cells pass): the
     fast path of the picture check, the same verdict as the per-cell regex."""
     joined = _joined(items, texts)
-    return joined is not None and (not joined or _HTTP_URLS.fullmatch(joined) is not None)
+    if joined is None:
+        return False
+    if not joined:
+        return True
+    # C-speed passes over the whole column, never a regex over it (one took 0.9 s on a
+    # 1,000,000-user export): no white space (str.split's is re's \s), every cell starting
+    # http:// or https:// in any case, one character at least after each "://".
+    if joined[0].isspace() or joined[-1].isspace() or len(joined.split(None, 1)) > 1:
+        return False
+    low = joined.lower()
+    starts = low.count("\x00http://") + low.count("\x00https://")
+    starts += low.startswith(("http://", "https://"))
+    return starts == low.count("\x00") + 1 and "://\x00" not in low and not low.endswith("://")
 
 
 def check_metadata(

@@ -319,3 +319,44 @@ def test_checks_told_a_column_is_clean_give_the_verdicts_they_find_alone(
         for a, b in zip(found_told, found_alone, strict=True):
             pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
         pd.testing.assert_frame_equal(told, alone)
+
+
+_URL_PARTS = st.sampled_from(
+    [
+        "http://",
+        "https://",
+        "HTTPS://",
+        "httpſ://",
+        "ftp://",
+        "://",
+        "x",
+        "é",
+        "/",
+        " ",
+        "\u00a0",
+        "\u2028",
+        "\x1c",
+        "\n",
+        "\t",
+        "İ",
+        "K",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.lists(_URL_PARTS, max_size=5).map("".join)), max_size=6))
+def test_the_picture_fast_path_never_passes_a_cell_the_regex_refuses(cells: list[object]) -> None:
+    per_cell = [
+        v
+        for v in cells
+        if isinstance(v, str) and not v.startswith("=") and _HTTP_URL.match(v) is None
+    ]
+    if _all_http_urls(cells):
+        assert per_cell == []
+
+
+def test_the_picture_fast_path_takes_a_clean_column() -> None:
+    assert _all_http_urls(["https://a.example/p.png", "HTTP://B.example/x", None])
+    assert _all_http_urls(["http://x"] * 3)
+    assert not _all_http_urls(["http://x", "https://"])

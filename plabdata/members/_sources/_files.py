@@ -59,9 +59,11 @@ class Records:
     #: List columns pyarrow read, kept as arrow arrays: turned into Python lists only when a
     #: preset asks for the values (:meth:`values`); flags come from :meth:`list_any`.
     arrow_lists: dict[str, pa.ChunkedArray] = field(default_factory=dict)
-    #: The scalar columns of ``frame`` as pyarrow read them (text, booleans, numbers), for
-    #: C-speed mapping (:meth:`arrow`); a preset that replaces a frame column drops its twin.
+    #: Scalar columns pyarrow read (text, booleans, numbers), besides ``frame``: made Python
+    #: values only when a preset asks (:meth:`values`, so a field no preset maps costs
+    #: nothing), and mapped at C speed where a preset can (:meth:`arrow`).
     arrow_scalars: dict[str, pa.ChunkedArray] = field(default_factory=dict)
+    _made: dict[str, pd.Series] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -69,23 +71,39 @@ class Records:
     @property
     def names(self) -> list[str]:
         """Every field path present in these users."""
-        return [*map(str, self.frame.columns), *self.arrow_lists]
+        return [*map(str, self.frame.columns), *self.arrow_scalars, *self.arrow_lists]
 
     def has(self, name: str) -> bool:
-        return name in self.frame.columns or name in self.arrow_lists
+        return name in self.frame.columns or name in self.arrow_scalars or name in self.arrow_lists
 
     def values(self, name: str) -> pd.Series:
         """The values of one field path (None where a user lacks it)."""
         if name in self.arrow_lists:
             items = [_drop_nulls(v) for v in self.arrow_lists[name].to_pylist()]
             return pd.Series(items, dtype=object, index=self.frame.index)
+        if name in self.arrow_scalars:
+            if name not in self._made:
+                made = _python_values(self.arrow_scalars[name])
+                self._made[name] = pd.Series(made, dtype=object, index=self.frame.index)
+            return self._made[name]
         if name in self.frame.columns:
             return self.frame[name]
         return pd.Series([None] * len(self.rows), dtype=object, index=self.frame.index)
 
     def arrow(self, name: str) -> pa.ChunkedArray | None:
         """The column as pyarrow read it, when it did (None: use :meth:`values`)."""
-        return self.arrow_scalars.get(name) if name in self.frame.columns else None
+        return self.arrow_scalars.get(name)
+
+    def replace(self, name: str, columns: dict[str, list[Any]]) -> None:
+        """Put ``columns`` in place of the field ``name`` (a preset that parses a field)."""
+        for other in list(self.arrow_scalars):  # every field in frame, in the file's order
+            self.frame[other] = self.values(other)
+        self.arrow_scalars.clear()
+        self._made.clear()
+        frame = self.frame.drop(columns=name)
+        extra = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
+        extra.index = frame.index
+        self.frame = pd.concat([frame, extra], axis=1)
 
     def list_any(self, name: str, key: str, accept: Callable[[Any], bool]) -> np.ndarray:
         """Per user: does any object of the list at ``name`` have ``accept(object[key])``
@@ -239,26 +257,36 @@ def _arrow_records(table: pa.Table, rows: np.ndarray) -> Records | None:
     ``json.loads`` would (a date-like string it made a timestamp)."""
     while any(pa.types.is_struct(t) for t in table.schema.types):
         table = table.flatten()
-    out: dict[str, Any] = {}
     lists: dict[str, pa.ChunkedArray] = {}
     scalars: dict[str, pa.ChunkedArray] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
-        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            values = column.to_numpy(zero_copy_only=False)
-            if column.null_count:  # pyarrow gives NaN for null text
-                values[column.is_null().to_numpy(zero_copy_only=False)] = None
-            out[name], scalars[name] = values, column
-        elif pa.types.is_null(kind):
+        if pa.types.is_null(kind):
             continue
-        elif pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind):
-            out[name], scalars[name] = np.array(column.to_pylist(), dtype=object), column
+        if (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_boolean(kind)
+            or pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+        ):
+            scalars[name] = column
         elif pa.types.is_list(kind) and not _has_timestamps(kind):
             lists[name] = column
         else:  # timestamps, dates: pyarrow's reading, not the file's text
             return None
-    frame = pd.DataFrame(out, index=range(table.num_rows), dtype=object)
+    frame = pd.DataFrame(index=range(table.num_rows))
     return Records(frame, rows, arrow_lists=lists, arrow_scalars=scalars)
+
+
+def _python_values(column: pa.ChunkedArray) -> np.ndarray:
+    """An arrow scalar column as Python values (str, bool, int, float; None where null)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        values: np.ndarray = column.to_numpy(zero_copy_only=False)
+        if column.null_count:  # pyarrow gives NaN for null text
+            values[column.is_null().to_numpy(zero_copy_only=False)] = None
+        return values
+    return np.array(column.to_pylist(), dtype=object)
 
 
 def _has_timestamps(kind: pa.DataType) -> bool:

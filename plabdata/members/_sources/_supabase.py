@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from plabdata.members._readers import SheetSource
 from plabdata.members._sources._common import Mapper
@@ -117,12 +116,7 @@ def _parse_json_text(records: Records, name: str) -> None:
             continue
         for key, value in flatten(parsed, f"{name}.").items():
             columns.setdefault(key, [None] * len(values))[index] = value
-    for replaced in (name, *columns):
-        records.arrow_scalars.pop(replaced, None)
-    frame = records.frame.drop(columns=name)
-    extra = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
-    extra.index = frame.index
-    records.frame = pd.concat([frame, extra], axis=1)
+    records.replace(name, columns)
 
 
 def recognise(keys: set[str], sample: dict[str, object]) -> str | None:

@@ -191,16 +191,11 @@ def check_email(
         items = [v.lower() if isinstance(v, str) else v for v in raw.tolist()]
     plain = full and _all_plain(items)
     # Plain: every address is valid and its own normalised form.
-    verdicts = (
-        _PlainVerdicts()
-        if plain
-        else {e: _validate_email(e) for e in dict.fromkeys(items) if isinstance(e, str)}
-    )
     index = raw.index
-    if plain:
+    if plain:  # every address is valid and its own normalised form: no problem to report
         normalised = pd.Series(items, index=index, dtype=object)
-        problems = pd.Series([None] * len(items), index=index, dtype=object)
     else:
+        verdicts = {e: _validate_email(e) for e in dict.fromkeys(items) if isinstance(e, str)}
         normalised = pd.Series(
             [verdicts[v][0] if isinstance(v, str) else None for v in items],
             index=index,
@@ -211,13 +206,15 @@ def check_email(
             index=index,
             dtype=object,
         )
-    skip = _mask(raw, _starts_with_equals(raw.tolist(), texts))
-    found.append(_issues(problems.notna() & ~skip, raw, header, problems))
+        skip = _mask(raw, _starts_with_equals(raw.tolist(), texts))
+        found.append(_issues(problems.notna() & ~skip, raw, header, problems))
     out["email"] = normalised
     # Duplicates by the canonical key the plan matches members with, so that two spellings of
     # one address are caught here, as issues, and never become two members.
     # A plain address is its own key: email_key lower-cases and trims ASCII, nothing more.
-    keys = normalised.astype("string") if plain else email_keys(normalised)
+    if plain and len(set(items)) == len(items):
+        return found  # (one C pass over Python's cached string hashes)
+    keys = normalised if plain else email_keys(normalised)
     dup = keys.notna() & keys.duplicated(keep=False)
     if dup.any():
         groups = keys[dup].groupby(keys[dup]).groups
@@ -271,13 +268,6 @@ def _plain_email(email: str) -> bool:
 def _all_plain(emails: list[str]) -> bool:
     """:func:`_plain_email` of every address (C-speed iteration)."""
     return all(map(_PLAIN_EMAIL.fullmatch, emails))
-
-
-class _PlainVerdicts(dict[str, tuple[str | None, str | None]]):
-    """Every address valid as written (see :func:`_all_plain`)."""
-
-    def __missing__(self, email: str) -> tuple[str | None, str | None]:
-        return email, None
 
 
 def check_booleans(

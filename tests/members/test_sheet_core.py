@@ -360,3 +360,19 @@ def test_the_picture_fast_path_takes_a_clean_column() -> None:
     assert _all_http_urls(["https://a.example/p.png", "HTTP://B.example/x", None])
     assert _all_http_urls(["http://x"] * 3)
     assert not _all_http_urls(["http://x", "https://"])
+
+
+def test_plain_addresses_written_twice_are_duplicates() -> None:
+    emails = pd.Series(
+        ["ada@example.com", "bob@example.com", "ADA@example.com"],
+        index=pd.Index([2, 3, 4], name="row"),
+        dtype=object,
+    )
+    out = pd.DataFrame({"email": emails})
+    found = pd.concat(check_email(out, {"Email": "email"}, {"email": list(emails)}))
+    assert found["row"].tolist() == [2, 4]
+    assert set(found["problem"]) == {
+        "duplicate email 'ada@example.com' on rows 2 and 4 (case-insensitive): keep one"
+    }
+    assert out["email"].tolist() == ["ada@example.com", "bob@example.com", "ada@example.com"]
+    assert pd.concat(check_email(out.head(2), {"Email": "email"})).empty

@@ -288,7 +288,7 @@ def _arrow_text(column: pa.ChunkedArray | None) -> pa.ChunkedArray | None:
 
 def _arrow_objects(column: pa.ChunkedArray) -> np.ndarray:
     """An arrow text column as an object array of str, None where null."""
-    values: np.ndarray = column.to_numpy(zero_copy_only=False).astype(object)
+    values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)  # no copy
     if column.null_count:  # pyarrow gives NaN for null text
         values[column.is_null().to_numpy(zero_copy_only=False)] = None
     return values

@@ -112,7 +112,7 @@ def _issues(
 ) -> pd.DataFrame:
     flags = mask.fillna(False).astype(bool)
     if not flags.any():
-        return _NO_ISSUES
+        return _NO_ISSUES.copy()  # (a frame of its own: a caller may add to it)
     hit = values[flags]
     texts = problem if isinstance(problem, pd.Series) else pd.Series(problem, index=hit.index)
     return pd.DataFrame(
@@ -184,13 +184,12 @@ def check_email(
     raw = out["email"]
     found: list[pd.DataFrame] = [_issues(raw.isna(), raw, header, "email is missing")]
     texts = clean["email"] if "email" in clean else _texts(raw.tolist())
-    full = texts is not None and len(texts) == len(raw)  # every cell is non-empty text
-    if texts is not None and full:
+    if texts is not None and len(texts) == len(raw):  # every cell is non-empty text
         items: list[Any] = list(map(str.lower, texts))
+        plain = _all_plain(items)
     else:
         items = [v.lower() if isinstance(v, str) else v for v in raw.tolist()]
-    plain = full and _all_plain(items)
-    # Plain: every address is valid and its own normalised form.
+        plain = False
     index = raw.index
     if plain:  # every address is valid and its own normalised form: no problem to report
         normalised = pd.Series(items, index=index, dtype=object)
@@ -328,7 +327,9 @@ def check_text(
 
 def _all_http_urls(items: list[Any], texts: list[str] | Unset | None = UNSET) -> bool:
     """Whether every present cell is text matching ``_HTTP_URL`` (blank cells pass): the
-    fast path of the picture check, the same verdict as the per-cell regex."""
+    fast path of the picture check. True only when the per-cell regex passes every cell; a
+    False (also for rare cells the regex would pass, e.g. one ending in a newline) sends the
+    column through the per-cell regex."""
     joined = _joined(items, texts)
     if joined is None:
         return False

@@ -311,24 +311,24 @@ def _drop_nulls(value: Any) -> Any:
 # ---------------------------------------------------------------------------- NDJSON
 
 
-def _parse_block(block: bytes) -> tuple[pa.Table | None, int]:
-    """pyarrow's reading of one block of whole lines (None when it refuses the block), and
-    the block's line count. Runs in the reader's parse thread: pyarrow parses without the GIL."""
-    count = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+def _parse_block(block: bytes, count: int) -> pa.Table | None:
+    """pyarrow's reading of one block of ``count`` whole lines (None when it refuses the block
+    or reads another number of rows). Runs in the reader's parse thread: pyarrow parses
+    without the GIL."""
     if not block.strip():  # blank lines make pyarrow's row count differ: line by line then
-        return None, count
+        return None
     try:
         table = pj.read_json(
             io.BytesIO(block), read_options=pj.ReadOptions(block_size=len(block) + 1)
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None, count
-    return (table if table.num_rows == count else None), count
+        return None
+    return table if table.num_rows == count else None
 
 
-def _ndjson_block(block: bytes, first_line: int, parsed: tuple[pa.Table | None, int]) -> Records:
-    """One block of whole lines, the first being line ``first_line`` of the file."""
-    table, count = parsed
+def _ndjson_block(block: bytes, first_line: int, count: int, table: pa.Table | None) -> Records:
+    """One block of ``count`` whole lines, the first being line ``first_line`` of the file,
+    and pyarrow's reading of it (None: line by line)."""
     if table is not None:
         rows = np.arange(first_line, first_line + count, dtype=np.int64)
         records = _arrow_records(table, rows)
@@ -361,22 +361,22 @@ def _ndjson_lines(block: bytes, first_line: int) -> Records:
 def read_ndjson(source: SheetSource, block_bytes: int = BLOCK_BYTES) -> Iterator[Records]:
     """The users of an NDJSON export, one :class:`Records` per block of lines.
 
-    One block ahead is parsed in a thread while the caller maps the one before (pyarrow's
-    parse holds no GIL): at most two blocks are in memory at a time."""
+    The next block is parsed in a thread while the caller maps the one before (pyarrow's
+    parse holds no GIL): about three blocks are in memory at a time, whatever the file."""
     with ThreadPoolExecutor(1, thread_name_prefix="plabdata-ndjson") as parser:
-        pending: tuple[bytes, int, Future[tuple[pa.Table | None, int]]] | None = None
-        for block, line in _line_blocks(source, block_bytes):
-            ahead = (block, line, parser.submit(_parse_block, block))
+        pending: tuple[bytes, int, int, Future[pa.Table | None]] | None = None
+        for block, line, count in _line_blocks(source, block_bytes):
+            ahead = (block, line, count, parser.submit(_parse_block, block, count))
             if pending is not None:
-                yield _ndjson_block(pending[0], pending[1], pending[2].result())
+                yield _ndjson_block(*pending[:3], pending[3].result())
             pending = ahead
         if pending is not None:
-            yield _ndjson_block(pending[0], pending[1], pending[2].result())
+            yield _ndjson_block(*pending[:3], pending[3].result())
 
 
-def _line_blocks(source: SheetSource, block_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """The file in blocks of whole lines of about ``block_bytes``, with each block's first
-    line number."""
+def _line_blocks(source: SheetSource, block_bytes: int) -> Iterator[tuple[bytes, int, int]]:
+    """The file in blocks of whole lines of about ``block_bytes``: each block, its first line
+    number and its number of lines."""
     stream = _open(source)
     try:
         line, rest = 1, b""
@@ -385,15 +385,16 @@ def _line_blocks(source: SheetSource, block_bytes: int) -> Iterator[tuple[bytes,
             data = rest + chunk
             if not chunk:
                 if data.strip():
-                    yield data, line
+                    yield data, line, data.count(b"\n") + (not data.endswith(b"\n"))
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
                 rest = data
                 continue
             block, rest = data[: cut + 1], data[cut + 1 :]
-            yield block, line
-            line += block.count(b"\n")
+            count = block.count(b"\n")
+            yield block, line, count
+            line += count
     except (OSError, EOFError) as exc:
         raise ValidationError(f"{_name(source)}: not a readable export ({exc})") from None
     finally:
